@@ -1,0 +1,122 @@
+-- Idempotent order creation (POST /orders).
+--
+-- A key is claimed by INSERT ... ON CONFLICT on idempotency_keys' primary key. The claim, the
+-- order and the stored response commit together, so nobody ever sees a claimed key without its
+-- response. A concurrent duplicate blocks inside the INSERT until the first transaction ends,
+-- then finds the committed row and replays it. Locks: the idempotency_keys index entry only.
+
+-- _order_request(request) → jsonb: the request reduced to {"item","quantity"}; 22023 when invalid.
+CREATE OR REPLACE FUNCTION orderflow._order_request(p_request jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    v_quantity numeric;
+BEGIN
+    IF p_request IS NULL OR jsonb_typeof(p_request) <> 'object' THEN
+        RAISE EXCEPTION 'request body must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p_request -> 'item') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION 'item must be a string' USING ERRCODE = '22023';
+    END IF;
+    PERFORM orderflow._check_text('item', p_request ->> 'item', 200);
+    IF jsonb_typeof(p_request -> 'quantity') IS DISTINCT FROM 'number' THEN
+        RAISE EXCEPTION 'quantity must be an integer from 1 to 1000000' USING ERRCODE = '22023';
+    END IF;
+    v_quantity := (p_request ->> 'quantity')::numeric;
+    IF v_quantity <> trunc(v_quantity) OR v_quantity NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'quantity must be an integer from 1 to 1000000' USING ERRCODE = '22023';
+    END IF;
+    RETURN jsonb_build_object('item', p_request ->> 'item', 'quantity', v_quantity::integer);
+END
+$$;
+COMMENT ON FUNCTION orderflow._order_request(jsonb) IS
+    'Internal: validates a POST /orders body and keeps only item and quantity (unknown fields are dropped).';
+
+-- _order_json(order) → jsonb: the API representation of an order.
+CREATE OR REPLACE FUNCTION orderflow._order_json(p_order orderflow.orders)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('id', p_order.id, 'item', p_order.item, 'quantity', p_order.quantity,
+                              'createdAt', orderflow._iso(p_order.created_at))
+$$;
+COMMENT ON FUNCTION orderflow._order_json(orderflow.orders) IS
+    'Internal: an order as the API shows it: {"id","item","quantity","createdAt"}.';
+
+-- create_order_idempotent(key, request) → (status, body, replayed): creates one order per key;
+-- replays the stored response (200) for an equal request; OF422 for a different one; 22023 bad input.
+CREATE OR REPLACE FUNCTION orderflow.create_order_idempotent(
+    p_key text, p_request jsonb,
+    OUT status integer, OUT body jsonb, OUT replayed boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_request jsonb;
+    v_stored  record;
+    v_order   orderflow.orders;
+    v_body    jsonb;
+BEGIN
+    PERFORM orderflow._check_idempotency_key(p_key);
+    v_request := orderflow._order_request(p_request);
+
+    -- Two rounds at most: the second only runs if a key row we waited for vanished (pruned).
+    FOR v_round IN 1..2 LOOP
+        -- Replay path: one index lookup, no lock.
+        SELECT k.request, k.response INTO v_stored
+          FROM orderflow.idempotency_keys k WHERE k.key = p_key;
+        IF FOUND THEN
+            IF v_stored.request <> v_request THEN
+                RAISE EXCEPTION 'Idempotency-Key was already used with a different request'
+                    USING ERRCODE = 'OF422',
+                          DETAIL = format('The key was first used for %s.', v_stored.request);
+            END IF;
+            status := 200; body := v_stored.response; replayed := true;
+            RETURN;
+        END IF;
+
+        -- Claim path: the unique index decides; a concurrent claimer waits here for us.
+        v_order := ROW(gen_random_uuid(), v_request ->> 'item', (v_request ->> 'quantity')::integer,
+                       orderflow.clock_now())::orderflow.orders;
+        v_body := orderflow._order_json(v_order);
+        INSERT INTO orderflow.idempotency_keys AS k
+               (key, request, status, response, order_id, created_at, expires_at)
+        SELECT p_key, v_request, 201, v_body, v_order.id,
+               v_order.created_at, v_order.created_at + s.idempotency_ttl
+          FROM orderflow.settings s
+        ON CONFLICT (key) DO NOTHING;
+        IF FOUND THEN
+            INSERT INTO orderflow.orders SELECT v_order.*;
+            status := 201; body := v_body; replayed := false;
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'Idempotency-Key % could not be claimed, try again', p_key USING ERRCODE = '40001';
+END
+$$;
+COMMENT ON FUNCTION orderflow.create_order_idempotent(text, jsonb) IS
+    'Creates one order per Idempotency-Key: 201 first, 200 replay of the stored body for an equal '
+    'request, OF422 for a different one, 22023 for bad input. Concurrent duplicates wait and replay.';
+
+-- get_order(id) → jsonb: the order with that id, or null when unknown or not a uuid.
+CREATE OR REPLACE FUNCTION orderflow.get_order(p_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_order orderflow.orders;
+BEGIN
+    IF p_id IS NULL OR p_id !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_order FROM orderflow.orders WHERE id = p_id::uuid;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN orderflow._order_json(v_order);
+END
+$$;
+COMMENT ON FUNCTION orderflow.get_order(text) IS
+    'The order with that id as {"id","item","quantity","createdAt"}, or null when unknown.';

@@ -1,0 +1,71 @@
+-- The workflow state document (DESIGN.md §3), built in one query from a workflow row and its
+-- step rows. Reads only: no lock is taken, so replays of finished workflows never queue.
+
+-- _steps() → text[]: the workflow's steps in the order they run.
+CREATE OR REPLACE FUNCTION orderflow._steps()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY['charge', 'reserve', 'confirm']
+$$;
+COMMENT ON FUNCTION orderflow._steps() IS 'Internal: the steps of a workflow, in the order they run.';
+
+-- _running_status(step) → text: the workflow status while that step runs or waits for a retry.
+CREATE OR REPLACE FUNCTION orderflow._running_status(p_step text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE p_step WHEN 'charge' THEN 'charging'
+                       WHEN 'reserve' THEN 'reserving'
+                       WHEN 'confirm' THEN 'confirming' END
+$$;
+COMMENT ON FUNCTION orderflow._running_status(text) IS
+    'Internal: charge → charging, reserve → reserving, confirm → confirming.';
+
+-- _is_finished(status) → boolean: true for the terminal statuses completed, failed, cancelled.
+CREATE OR REPLACE FUNCTION orderflow._is_finished(p_status text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT p_status IN ('completed', 'failed', 'cancelled')
+$$;
+COMMENT ON FUNCTION orderflow._is_finished(text) IS
+    'Internal: true for the terminal statuses completed, failed and cancelled.';
+
+-- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
+CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object(
+        'orderId', p_wf.order_id,
+        'status', p_wf.status,
+        'amount', trim_scale(p_wf.amount),
+        'item', p_wf.item,
+        'steps', (SELECT jsonb_object_agg(s.step, jsonb_build_object(
+                             'completed', s.completed_at IS NOT NULL,
+                             'attempts', s.attempts,
+                             'completedAt', orderflow._iso(s.completed_at),
+                             'lastError', s.last_error,
+                             'compensatedAt', orderflow._iso(s.compensated_at)))
+                    FROM orderflow.workflow_steps s
+                   WHERE s.order_id = p_wf.order_id),
+        'error', p_wf.error,
+        'cancelReason', p_wf.cancel_reason,
+        'nextRetryAt', orderflow._iso(p_wf.next_retry_at),
+        'createdAt', orderflow._iso(p_wf.created_at),
+        'updatedAt', orderflow._iso(p_wf.updated_at))
+$$;
+COMMENT ON FUNCTION orderflow._workflow_state(orderflow.workflows) IS
+    'Internal: the state document of a workflow (DESIGN.md §3) from its row and its step rows.';
+
+-- get_workflow(order_id) → jsonb: the workflow's state document, or null when the order is unknown.
+CREATE OR REPLACE FUNCTION orderflow.get_workflow(p_order_id text)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT orderflow._workflow_state(w) FROM orderflow.workflows w WHERE w.order_id = p_order_id
+$$;
+COMMENT ON FUNCTION orderflow.get_workflow(text) IS
+    'The state document of the workflow for that order id, or null when it is unknown. Takes no lock.';

@@ -1,0 +1,77 @@
+-- The effects of the three steps. Each is called by _run_steps inside the step's own exception
+-- block, together with the step's checkpoint, so effect and checkpoint commit or vanish together.
+-- Every effect carries a unique key derived from the order id: running one twice raises
+-- unique_violation instead of charging, reserving or announcing twice.
+-- Locks (taken after the caller's lock on the workflows row): inventory row of the item.
+
+-- _charge(workflow) → void: writes the order's charge into the payments ledger.
+CREATE OR REPLACE FUNCTION orderflow._charge(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+    INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
+    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', orderflow.clock_now())
+$$;
+COMMENT ON FUNCTION orderflow._charge(orderflow.workflows) IS
+    'Internal (charge step): one ledger row, kind charge, key <orderId>:charge (unique).';
+
+-- _reserve(workflow) → void: takes one unit of a tracked item (out_of_stock when none is left)
+-- and records the reservation; untracked items are always available.
+CREATE OR REPLACE FUNCTION orderflow._reserve(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_tracked boolean := false;
+BEGIN
+    UPDATE orderflow.inventory
+       SET on_hand = on_hand - 1, updated_at = orderflow.clock_now()
+     WHERE item = p_wf.item AND on_hand > 0;
+    IF FOUND THEN
+        v_tracked := true;
+    ELSIF EXISTS (SELECT 1 FROM orderflow.inventory WHERE item = p_wf.item) THEN
+        RAISE EXCEPTION 'out_of_stock' USING ERRCODE = 'OFS01',
+            DETAIL = format('No stock left for item %L.', p_wf.item);
+    END IF;
+    INSERT INTO orderflow.reservations (order_id, item, quantity, tracked, reserved_at)
+    VALUES (p_wf.order_id, p_wf.item, 1, v_tracked, orderflow.clock_now());
+END
+$$;
+COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows) IS
+    'Internal (reserve step): takes one unit of a tracked item, raises OFS01 out_of_stock when none '
+    'is left; untracked items always succeed. One reservation row per order.';
+
+-- _confirm(workflow) → void: writes the order.confirmed event to the outbox and NOTIFYs it.
+CREATE OR REPLACE FUNCTION orderflow._confirm(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM orderflow._emit(p_wf, 'confirm', 'order.confirmed');
+END
+$$;
+COMMENT ON FUNCTION orderflow._confirm(orderflow.workflows) IS
+    'Internal (confirm step): the order.confirmed outbox event, key <orderId>:confirm.';
+
+-- _emit(workflow, key_suffix, event_type) → bigint: one outbox event keyed <orderId>:<suffix>, sent with NOTIFY.
+CREATE OR REPLACE FUNCTION orderflow._emit(p_wf orderflow.workflows, p_suffix text, p_type text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_id  bigint;
+    v_key text := p_wf.order_id || ':' || p_suffix;
+BEGIN
+    INSERT INTO orderflow.outbox (event_key, order_id, event_type, payload, created_at)
+    VALUES (v_key, p_wf.order_id, p_type,
+            jsonb_build_object('orderId', p_wf.order_id, 'amount', trim_scale(p_wf.amount),
+                               'item', p_wf.item),
+            orderflow.clock_now())
+    RETURNING id INTO v_id;
+    PERFORM pg_notify('orderflow_events',
+                      jsonb_build_object('id', v_id, 'key', v_key, 'type', p_type)::text);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION orderflow._emit(orderflow.workflows, text, text) IS
+    'Internal: writes one outbox event keyed <orderId>:<suffix> and NOTIFYs orderflow_events at commit.';

@@ -1,0 +1,164 @@
+-- The retry-safe workflow: process_order and the step runner.
+--
+-- Lock order (the same in every function that takes more than one lock):
+--   1. the workflows row of the order (FOR UPDATE; only that order's row, never a range)
+--   2. its workflow_steps rows (updated only while 1 is held)
+--   3. the inventory row of the order's item (reserve, and release in compensation)
+--   4. unique index entries of payments / reservations / outbox (the effects)
+-- Unrelated orders share no lock except 3 when they order the same tracked item.
+
+-- _create_workflow(order_id, amount, item) → void: inserts the workflow and its step rows unless
+-- the order exists; a concurrent creator of the same order id waits here for the first one.
+CREATE OR REPLACE FUNCTION orderflow._create_workflow(p_order_id text, p_amount numeric, p_item text)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+    WITH created AS (
+        INSERT INTO orderflow.workflows (order_id, amount, item, status, next_retry_at,
+                                         created_at, updated_at)
+        SELECT p_order_id, p_amount, p_item, 'pending', t.now, t.now, t.now
+          FROM (SELECT orderflow.clock_now() AS now) t
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id)
+    INSERT INTO orderflow.workflow_steps (order_id, step)
+    SELECT c.order_id, s.step FROM created c CROSS JOIN unnest(orderflow._steps()) AS s (step)
+$$;
+COMMENT ON FUNCTION orderflow._create_workflow(text, numeric, text) IS
+    'Internal: creates a pending workflow with its step rows unless the order id exists.';
+
+-- _check_same_order(workflow, amount, item) → void: OF409 when a given amount or item differs from the stored one.
+CREATE OR REPLACE FUNCTION orderflow._check_same_order(p_wf orderflow.workflows, p_amount numeric, p_item text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF (p_amount IS NOT NULL AND p_amount <> p_wf.amount)
+       OR (p_item IS NOT NULL AND p_item <> p_wf.item) THEN
+        RAISE EXCEPTION 'orderId % is already known with another amount or item', p_wf.order_id
+            USING ERRCODE = 'OF409',
+                  DETAIL = format('Known: amount %s, item %L.', trim_scale(p_wf.amount), p_wf.item);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text) IS
+    'Internal: raises OF409 when a given amount or item differs from the workflow''s.';
+
+-- _run_steps(workflow) → void: runs the steps not yet completed, in order, each in its own
+-- exception block with its checkpoint; the caller holds the workflows row lock.
+CREATE OR REPLACE FUNCTION orderflow._run_steps(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_step    text;
+    v_started timestamptz;
+    v_state   text;
+    v_message text;
+BEGIN
+    FOREACH v_step IN ARRAY orderflow._steps() LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM orderflow.workflow_steps
+                               WHERE order_id = p_wf.order_id AND step = v_step
+                                 AND completed_at IS NOT NULL);
+        v_started := clock_timestamp();
+        BEGIN
+            CASE v_step
+                WHEN 'charge' THEN PERFORM orderflow._charge(p_wf);
+                WHEN 'reserve' THEN PERFORM orderflow._reserve(p_wf);
+                WHEN 'confirm' THEN PERFORM orderflow._confirm(p_wf);
+            END CASE;
+            -- The checkpoint, in the same subtransaction as the effect.
+            UPDATE orderflow.workflow_steps
+               SET attempts = attempts + 1, completed_at = orderflow.clock_now(), last_error = NULL,
+                   total_ms = total_ms + 1000 * extract(epoch FROM clock_timestamp() - v_started)
+             WHERE order_id = p_wf.order_id AND step = v_step;
+        EXCEPTION WHEN query_canceled OR OTHERS THEN
+            -- The effect and its checkpoint are gone; the steps before this one stay done.
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+            PERFORM orderflow._step_failed(p_wf, v_step, v_state, v_message,
+                                           1000 * extract(epoch FROM clock_timestamp() - v_started));
+            RETURN;
+        END;
+    END LOOP;
+
+    UPDATE orderflow.workflows
+       SET status = 'completed', error = NULL, next_retry_at = NULL,
+           updated_at = orderflow.clock_now(), finished_at = orderflow.clock_now()
+     WHERE order_id = p_wf.order_id;
+END
+$$;
+COMMENT ON FUNCTION orderflow._run_steps(orderflow.workflows) IS
+    'Internal: runs the workflow''s unfinished steps in order, each effect with its checkpoint in one '
+    'subtransaction; a failing step is handed to _step_failed. Caller holds the workflows row lock.';
+
+-- _step_failed(workflow, step, sqlstate, message, ms) → void: records a failed attempt and fails the workflow.
+CREATE OR REPLACE FUNCTION orderflow._step_failed(p_wf orderflow.workflows, p_step text,
+                                                  p_sqlstate text, p_message text, p_ms double precision)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_now timestamptz := orderflow.clock_now();
+BEGIN
+    UPDATE orderflow.workflow_steps
+       SET attempts = attempts + 1, last_error = p_message, failed_at = v_now,
+           total_ms = total_ms + p_ms
+     WHERE order_id = p_wf.order_id AND step = p_step;
+    UPDATE orderflow.workflows
+       SET status = 'failed', error = format('%s failed: %s', p_step, p_message),
+           next_retry_at = NULL, updated_at = v_now, finished_at = v_now
+     WHERE order_id = p_wf.order_id;
+END
+$$;
+COMMENT ON FUNCTION orderflow._step_failed(orderflow.workflows, text, text, text, double precision) IS
+    'Internal: records a failed step attempt (attempts, lastError) and fails the workflow.';
+
+-- process_order(order_id, amount, item) → jsonb: starts or resumes the order's workflow and returns
+-- its state. amount and item may be omitted for a known order. 22023 bad arguments, OF409 mismatch.
+CREATE OR REPLACE FUNCTION orderflow.process_order(p_order_id text, p_amount numeric DEFAULT NULL,
+                                                   p_item text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_wf orderflow.workflows;
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    IF p_amount IS NOT NULL THEN
+        PERFORM orderflow._check_amount(p_amount);
+    END IF;
+    IF p_item IS NOT NULL THEN
+        PERFORM orderflow._check_text('item', p_item, 200);
+    END IF;
+
+    -- Read path, no lock: a finished workflow is answered from here.
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+    IF FOUND THEN
+        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+        IF orderflow._is_finished(v_wf.status) THEN
+            RETURN orderflow._workflow_state(v_wf);
+        END IF;
+    ELSE
+        IF p_amount IS NULL OR p_item IS NULL THEN
+            RAISE EXCEPTION '% is required to start a workflow',
+                CASE WHEN p_amount IS NULL THEN 'amount' ELSE 'item' END
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM orderflow._create_workflow(p_order_id, p_amount, p_item);
+    END IF;
+
+    -- Write path: lock this order's row. Whoever held it before us has committed, so the row
+    -- and its steps are read as they are now.
+    SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+    PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+    IF NOT orderflow._is_finished(v_wf.status) THEN
+        PERFORM orderflow._run_steps(v_wf);
+        SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+    END IF;
+    RETURN orderflow._workflow_state(v_wf);
+END
+$$;
+COMMENT ON FUNCTION orderflow.process_order(text, numeric, text) IS
+    'Starts or resumes the workflow of an order (charge → reserve → confirm, each at most once) and '
+    'returns its state. 22023 for bad arguments, OF409 when the order id is known with another '
+    'amount or item. Finished workflows are answered without a lock.';
