@@ -1,0 +1,98 @@
+#include "api.h"
+
+namespace orderflow {
+namespace {
+
+// The exact body DESIGN.md names for a missing key (the one error without a "code").
+constexpr const char* kKeyRequiredBody = R"({"error":"Idempotency-Key header is required"})";
+
+}  // namespace
+
+Reply Api::Health(const RequestContext& /*context*/) {
+  std::vector<SqlValue> row;
+  const Status status = pool_->Run(SqlCall::kHealth, {}, &row);
+  if (!status.ok()) {
+    Reply reply = Reply::Json(503, R"({"status":"unavailable"})");
+    reply.headers.emplace_back("Retry-After", "1");
+    reply.log_detail = status.ToString();
+    return reply;
+  }
+  return Reply::Json(200, R"({"status":"ok"})");
+}
+
+Reply Api::CreateOrder(const RequestContext& context, const std::string* idempotency_key,
+                       const std::string& body) {
+  switch (CheckIdempotencyKey(idempotency_key != nullptr,
+                              idempotency_key != nullptr ? *idempotency_key : std::string())) {
+    case KeyCheck::kMissing:
+      return Reply::Json(400, kKeyRequiredBody);
+    case KeyCheck::kInvalid:
+      return Reply::Error(400, "invalid_idempotency_key",
+                          "Idempotency-Key must be 1 to 255 printable ASCII characters");
+    case KeyCheck::kOk:
+      break;
+  }
+  const std::string invalid = validator_->Validate(RequestKind::kCreateOrder, body);
+  if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+
+  std::vector<SqlValue> row;
+  const Status status = pool_->Run(SqlCall::kCreateOrder, {*idempotency_key, body}, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.size() != 3 || !row[0] || !row[1] || !row[2]) {
+    return Reply::Internal(context.request_id, "create_order_idempotent returned no row");
+  }
+  Reply reply = Reply::Json(std::stoi(*row[0]), *row[1]);
+  if (*row[2] == "t") reply.headers.emplace_back("Idempotent-Replayed", "true");
+  return reply;
+}
+
+Reply Api::GetOrder(const RequestContext& context, const std::string& id) {
+  return JsonOrNotFound(context, SqlCall::kGetOrder, {id}, "order");
+}
+
+Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) {
+  const std::string invalid = validator_->Validate(RequestKind::kProcessOrder, body);
+  if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+  std::vector<SqlValue> row;
+  const Status status = pool_->Run(SqlCall::kProcessOrder, {body}, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.empty() || !row[0]) {
+    return Reply::Internal(context.request_id, "process_order returned null");
+  }
+  return Reply::Json(200, *row[0]);
+}
+
+Reply Api::GetWorkflow(const RequestContext& context, const std::string& order_id) {
+  return JsonOrNotFound(context, SqlCall::kGetWorkflow, {order_id}, "order");
+}
+
+Reply Api::CancelOrder(const RequestContext& context, const std::string& order_id,
+                       const std::string& body) {
+  // The body is optional: no body cancels without a reason.
+  const bool has_body = body.find_first_not_of(" \t\r\n") != std::string::npos;
+  if (has_body) {
+    const std::string invalid = validator_->Validate(RequestKind::kCancelOrder, body);
+    if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+  }
+  std::vector<SqlValue> row;
+  const Status status =
+      pool_->Run(SqlCall::kCancelOrder, {order_id, has_body ? body : std::string("{}")}, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.empty() || !row[0]) {
+    return Reply::Internal(context.request_id, "cancel_order returned null");
+  }
+  return Reply::Json(200, *row[0]);
+}
+
+Reply Api::JsonOrNotFound(const RequestContext& context, SqlCall call,
+                          const std::vector<SqlValue>& params, const char* what) {
+  std::vector<SqlValue> row;
+  const Status status = pool_->Run(call, params, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.empty() || !row[0]) {
+    return Reply::Error(404, "not_found", std::string(what) + " not found");
+  }
+  return Reply::Json(200, *row[0]);
+}
+
+}  // namespace orderflow

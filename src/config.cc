@@ -1,0 +1,85 @@
+#include "config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+namespace orderflow {
+namespace {
+
+// Parses an integer variable in [min, max]; leaves *out alone when the variable is unset.
+std::string ReadInt(const std::function<const char*(const char*)>& getenv, const char* name,
+                    long min, long max, int* out) {
+  const char* const raw = getenv(name);
+  if (raw == nullptr || *raw == '\0') return "";
+  errno = 0;
+  char* end = nullptr;
+  const long value = std::strtol(raw, &end, 10);
+  if (errno != 0 || end == raw || *end != '\0' || value < min || value > max) {
+    return std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
+           std::to_string(max);
+  }
+  *out = static_cast<int>(value);
+  return "";
+}
+
+}  // namespace
+
+std::string LoadConfig(const std::function<const char*(const char*)>& getenv, unsigned cores,
+                       Config* config) {
+  Config c;
+  const char* const url = getenv("DATABASE_URL");
+  if (url == nullptr || *url == '\0') return "DATABASE_URL is required";
+  c.database_url = url;
+
+  for (const auto& [name, min, max, field] :
+       {std::make_tuple("PORT", 0L, 65535L, &c.port),
+        std::make_tuple("DB_POOL_SIZE", 0L, 1000L, &c.db_pool_size),
+        std::make_tuple("HTTP_THREADS", 0L, 1000L, &c.http_threads),
+        std::make_tuple("JANITOR_INTERVAL_MS", 0L, 3600000L, &c.janitor_interval_ms),
+        std::make_tuple("JANITOR_BATCH", 1L, 1000L, &c.janitor_batch),
+        std::make_tuple("STATEMENT_TIMEOUT_MS", 0L, 3600000L, &c.statement_timeout_ms),
+        std::make_tuple("LOCK_TIMEOUT_MS", 0L, 3600000L, &c.lock_timeout_ms),
+        std::make_tuple("DB_ACQUIRE_TIMEOUT_MS", 1L, 600000L, &c.db_acquire_timeout_ms),
+        std::make_tuple("SHUTDOWN_TIMEOUT_MS", 0L, 600000L, &c.shutdown_timeout_ms)}) {
+    std::string error = ReadInt(getenv, name, min, max, field);
+    if (!error.empty()) return error;
+  }
+
+  if (const char* const prepare = getenv("DB_PREPARE"); prepare != nullptr && *prepare != '\0') {
+    const std::string value(prepare);
+    if (value == "1" || value == "true" || value == "on") {
+      c.db_prepare = true;
+    } else if (value == "0" || value == "false" || value == "off") {
+      c.db_prepare = false;
+    } else {
+      return "DB_PREPARE must be 1 or 0";
+    }
+  }
+
+  if (const char* const level = getenv("LOG_LEVEL"); level != nullptr && *level != '\0') {
+    const std::string value(level);
+    if (value == "debug") {
+      c.log_level = LogLevel::kDebug;
+    } else if (value == "info") {
+      c.log_level = LogLevel::kInfo;
+    } else if (value == "warn") {
+      c.log_level = LogLevel::kWarn;
+    } else if (value == "error") {
+      c.log_level = LogLevel::kError;
+    } else {
+      return "LOG_LEVEL must be one of debug, info, warn, error";
+    }
+  }
+
+  // Handlers block on the database, so one HTTP thread per pooled connection keeps every
+  // connection busy without letting requests queue for a connection.
+  const int machine = static_cast<int>(std::max(1U, cores));
+  if (c.db_pool_size == 0) c.db_pool_size = std::max(4, 4 * machine);
+  if (c.http_threads == 0) c.http_threads = c.db_pool_size;
+  *config = c;
+  return "";
+}
+
+}  // namespace orderflow

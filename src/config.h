@@ -1,0 +1,35 @@
+// Config: the server's settings, read from the environment (DESIGN.md §7).
+#ifndef ORDERFLOW_CONFIG_H_
+#define ORDERFLOW_CONFIG_H_
+
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace orderflow {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+struct Config {
+  int port = 3000;                   // PORT
+  std::string database_url;          // DATABASE_URL (required)
+  int db_pool_size = 0;              // DB_POOL_SIZE; 0 means "size to the machine"
+  int http_threads = 0;              // HTTP_THREADS; 0 means "size to the machine"
+  int janitor_interval_ms = 1000;    // JANITOR_INTERVAL_MS; 0 disables the janitor
+  int janitor_batch = 16;            // JANITOR_BATCH
+  int statement_timeout_ms = 5000;   // STATEMENT_TIMEOUT_MS
+  int lock_timeout_ms = 2000;        // LOCK_TIMEOUT_MS
+  int db_acquire_timeout_ms = 2000;  // DB_ACQUIRE_TIMEOUT_MS: longest wait for a pooled connection
+  int shutdown_timeout_ms = 10000;   // SHUTDOWN_TIMEOUT_MS: longest wait for in-flight requests
+  bool db_prepare = true;            // DB_PREPARE=0 for transaction-mode poolers that lack it
+  LogLevel log_level = LogLevel::kInfo;  // LOG_LEVEL: debug, info, warn, error
+};
+
+// Reads the configuration through `getenv`. Returns an empty string on success, else a sentence
+// naming the variable that is wrong. Zero sizes are replaced by values sized to `cores`.
+std::string LoadConfig(const std::function<const char*(const char*)>& getenv, unsigned cores,
+                       Config* config);
+
+}  // namespace orderflow
+
+#endif  // ORDERFLOW_CONFIG_H_

@@ -1,0 +1,56 @@
+#include "migrate.h"
+
+#include <pqxx/pqxx>
+
+#include "embedded.h"
+
+namespace orderflow {
+namespace {
+
+// Any constant works as long as every orderflow server uses the same one.
+constexpr const char* kLockKey = "hashtext('orderflow.schema')";
+
+std::string VersionOf(const std::string& file_name) {
+  const size_t dot = file_name.rfind(".sql");
+  return dot == std::string::npos ? file_name : file_name.substr(0, dot);
+}
+
+}  // namespace
+
+Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
+  applied->clear();
+  try {
+    pqxx::connection connection(url);
+    pqxx::work work(connection, "orderflow-migrate");
+    work.exec("SET LOCAL statement_timeout = 0");
+    work.exec("SET LOCAL lock_timeout = 0");
+    work.exec(std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")");
+    work.exec("CREATE SCHEMA IF NOT EXISTS orderflow");
+    work.exec(
+        "CREATE TABLE IF NOT EXISTS orderflow.schema_migrations ("
+        " version text PRIMARY KEY,"
+        " applied_at timestamptz NOT NULL DEFAULT now())");
+    for (const embedded::File& file : embedded::Migrations()) {
+      const std::string version = VersionOf(file.name);
+      const pqxx::result done =
+          work.exec_params("SELECT 1 FROM orderflow.schema_migrations WHERE version = $1", version);
+      if (!done.empty()) continue;
+      work.exec(file.text, "migration " + version);
+      work.exec_params("INSERT INTO orderflow.schema_migrations (version) VALUES ($1)", version);
+      applied->push_back(version);
+    }
+    for (const embedded::File& file : embedded::Functions()) {
+      work.exec(file.text, std::string("functions ") + file.name);
+    }
+    work.commit();
+  } catch (const pqxx::sql_error& e) {
+    applied->clear();
+    return Status::Error(e.sqlstate().size() == 5 ? e.sqlstate() : "XX000", e.what());
+  } catch (const std::exception& e) {
+    applied->clear();
+    return Status::Error("08006", e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace orderflow

@@ -1,0 +1,34 @@
+// The SQL the front sends: one statement per kind of request, each calling one orderflow
+// function. Request bodies are passed as jsonb and unpacked in SQL, so numbers reach
+// PostgreSQL exactly as the client wrote them (no binary floating point on the way).
+#ifndef ORDERFLOW_SQL_CALLS_H_
+#define ORDERFLOW_SQL_CALLS_H_
+
+#include <cstddef>
+
+namespace orderflow {
+
+enum class SqlCall {
+  kHealth,        // () → 1
+  kCreateOrder,   // (key, body) → status, body, replayed
+  kGetOrder,      // (id) → order json or null
+  kProcessOrder,  // (body) → workflow state json
+  kGetWorkflow,   // (orderId) → workflow state json or null
+  kCancelOrder,   // (orderId, body) → workflow state json
+  kResumeDue,     // (batch) → number of workflows resumed
+};
+
+constexpr size_t kSqlCallCount = 7;
+
+struct SqlCallDef {
+  SqlCall call;
+  const char* name;  // prepared statement name
+  const char* sql;
+};
+
+const SqlCallDef& Definition(SqlCall call);
+const SqlCallDef* AllSqlCalls();  // kSqlCallCount entries, in enum order
+
+}  // namespace orderflow
+
+#endif  // ORDERFLOW_SQL_CALLS_H_

@@ -1,0 +1,16 @@
+// URL helpers for path parameters.
+#ifndef ORDERFLOW_URL_H_
+#define ORDERFLOW_URL_H_
+
+#include <optional>
+#include <string>
+
+namespace orderflow {
+
+// Decodes %XX escapes (a '+' stays a '+': path segments are not form data). Returns nullopt
+// for a malformed escape.
+std::optional<std::string> PercentDecode(const std::string& text);
+
+}  // namespace orderflow
+
+#endif  // ORDERFLOW_URL_H_

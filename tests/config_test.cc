@@ -1,0 +1,66 @@
+#include "config.h"
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace orderflow {
+namespace {
+
+std::string Load(const std::map<std::string, std::string>& env, Config* config,
+                 unsigned cores = 2) {
+  return LoadConfig(
+      [&env](const char* name) -> const char* {
+        const auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      cores, config);
+}
+
+TEST(ConfigTest, DefaultsAreSizedToTheMachine) {
+  Config config;
+  ASSERT_EQ(Load({{"DATABASE_URL", "postgresql://x/y"}}, &config, 2), "");
+  EXPECT_EQ(config.port, 3000);
+  EXPECT_EQ(config.database_url, "postgresql://x/y");
+  EXPECT_EQ(config.db_pool_size, 8);
+  EXPECT_EQ(config.http_threads, 8) << "one HTTP thread per pooled connection";
+  EXPECT_EQ(config.janitor_interval_ms, 1000);
+  EXPECT_EQ(config.log_level, LogLevel::kInfo);
+  EXPECT_TRUE(config.db_prepare);
+}
+
+TEST(ConfigTest, ReadsEveryVariable) {
+  Config config;
+  ASSERT_EQ(Load({{"DATABASE_URL", "u"},
+                  {"PORT", "8080"},
+                  {"DB_POOL_SIZE", "3"},
+                  {"HTTP_THREADS", "5"},
+                  {"JANITOR_INTERVAL_MS", "250"},
+                  {"LOG_LEVEL", "warn"},
+                  {"DB_PREPARE", "0"}},
+                 &config),
+            "");
+  EXPECT_EQ(config.port, 8080);
+  EXPECT_EQ(config.db_pool_size, 3);
+  EXPECT_EQ(config.http_threads, 5);
+  EXPECT_EQ(config.janitor_interval_ms, 250);
+  EXPECT_EQ(config.log_level, LogLevel::kWarn);
+  EXPECT_FALSE(config.db_prepare);
+}
+
+TEST(ConfigTest, NamesTheBadVariable) {
+  Config config;
+  EXPECT_EQ(Load({}, &config), "DATABASE_URL is required");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"PORT", "http"}}, &config),
+            "PORT must be an integer from 0 to 65535");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"PORT", "70000"}}, &config),
+            "PORT must be an integer from 0 to 65535");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"DB_POOL_SIZE", "-1"}}, &config),
+            "DB_POOL_SIZE must be an integer from 0 to 1000");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"LOG_LEVEL", "loud"}}, &config),
+            "LOG_LEVEL must be one of debug, info, warn, error");
+}
+
+}  // namespace
+}  // namespace orderflow

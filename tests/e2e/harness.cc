@@ -1,0 +1,284 @@
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+#ifndef ORDERFLOW_SERVER_PATH
+#error "ORDERFLOW_SERVER_PATH must name the server binary"
+#endif
+
+namespace orderflow_test {
+namespace {
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_ALL); }
+  ~CurlGlobal() { curl_global_cleanup(); }
+};
+const CurlGlobal curl_global;
+
+size_t CollectBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+size_t CollectHeader(char* data, size_t size, size_t count, void* out) {
+  const std::string line(data, size * count);
+  const size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t\r\n") + 1);
+    (*static_cast<std::map<std::string, std::string>*>(out))[name] = value;
+  }
+  return size * count;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+std::string TestDatabaseUrl() {
+  const char* const url = std::getenv("ORDERFLOW_TEST_DATABASE_URL");
+  if (url == nullptr || *url == '\0') {
+    std::fprintf(stderr,
+                 "ORDERFLOW_TEST_DATABASE_URL is not set: the end-to-end tests need a real "
+                 "PostgreSQL (run them with `make test`).\n");
+    std::abort();
+  }
+  return url;
+}
+
+std::string Unique(const std::string& prefix) {
+  static const std::string run = [] {
+    std::random_device device;
+    std::ostringstream out;
+    out << std::hex << device() << device();
+    return out.str();
+  }();
+  static std::atomic<int> counter{0};
+  return prefix + "-" + run + "-" + std::to_string(++counter);
+}
+
+std::string HttpResponse::Header(const std::string& lower_name) const {
+  const auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+HttpResponse SendHttp(uint16_t port, const HttpRequest& request) {
+  HttpResponse response;
+  CURL* const curl = curl_easy_init();
+  if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + request.path;
+  curl_slist* headers = nullptr;
+  bool has_content_type = false;
+  for (const std::string& header : request.headers) {
+    headers = curl_slist_append(headers, header.c_str());
+    has_content_type = has_content_type || header.rfind("Content-Type:", 0) == 0;
+  }
+  if (!has_content_type) headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method != "GET" || !request.body.empty()) {
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+    }
+  }
+  const CURLcode code = curl_easy_perform(curl);
+  if (code == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  } else {
+    response.status = 0;
+    response.error = curl_easy_strerror(code);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return response;
+}
+
+ServerProcess::ServerProcess(std::map<std::string, std::string> env) : env_(std::move(env)) {}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0 && Terminate(std::chrono::seconds(10)) == -1) Kill9();
+}
+
+void ServerProcess::Start() {
+  ASSERT_LT(pid_, 0) << "server already running";
+  char path[] = "/tmp/orderflow-e2e-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  log_path_ = path;
+
+  std::map<std::string, std::string> env = {
+      {"DATABASE_URL", TestDatabaseUrl()}, {"PORT", "0"}, {"LOG_LEVEL", "info"}};
+  for (const auto& [name, value] : env_) env[name] = value;
+
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+    execl(ORDERFLOW_SERVER_PATH, ORDERFLOW_SERVER_PATH, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fd);
+  pid_ = pid;
+
+  // The server logs {"event":"listening","port":N} once it accepts connections.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  port_ = 0;
+  while (port_ == 0) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "server exited during start-up:\n" << Log();
+    }
+    const std::string log = Log();
+    const size_t at = log.find("\"event\":\"listening\"");
+    if (at != std::string::npos) {
+      const size_t key = log.find("\"port\":", at);
+      if (key != std::string::npos) port_ = static_cast<uint16_t>(std::atoi(log.c_str() + key + 7));
+    }
+    if (port_ == 0) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "server did not start:\n" << Log();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  while (Get("/health").status != 200) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "server never healthy:\n" << Log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void ServerProcess::Kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+int ServerProcess::Terminate(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+std::string ServerProcess::Log() const { return ReadFile(log_path_); }
+
+HttpResponse ServerProcess::Send(const HttpRequest& request) const {
+  return SendHttp(port_, request);
+}
+
+HttpResponse ServerProcess::Get(const std::string& path, std::vector<std::string> headers) const {
+  HttpRequest request;
+  request.path = path;
+  request.headers = std::move(headers);
+  return Send(request);
+}
+
+HttpResponse ServerProcess::Post(const std::string& path, const std::string& body,
+                                 std::vector<std::string> headers) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.path = path;
+  request.body = body;
+  request.headers = std::move(headers);
+  return Send(request);
+}
+
+void RunConcurrently(int n, const std::function<void(int)>& fn) {
+  std::mutex mutex;
+  std::condition_variable go;
+  int ready = 0;
+  bool released = false;
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        ++ready;
+        go.notify_all();
+        go.wait(lock, [&] { return released; });
+      }
+      fn(i);
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    go.wait(lock, [&] { return ready == n; });
+    released = true;
+  }
+  go.notify_all();
+  for (std::thread& thread : threads) thread.join();
+}
+
+std::string QueryValue(const std::string& sql, const std::vector<std::string>& params) {
+  pqxx::connection connection(TestDatabaseUrl());
+  pqxx::nontransaction transaction(connection);
+  const pqxx::result result =
+      transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+  if (result.empty() || result[0][0].is_null()) return "";
+  return result[0][0].c_str();
+}
+
+long QueryCount(const std::string& sql, const std::vector<std::string>& params) {
+  return std::stol(QueryValue(sql, params));
+}
+
+void Execute(const std::string& sql, const std::vector<std::string>& params) {
+  pqxx::connection connection(TestDatabaseUrl());
+  pqxx::nontransaction transaction(connection);
+  transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+}
+
+}  // namespace orderflow_test

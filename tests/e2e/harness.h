@@ -1,0 +1,90 @@
+// End-to-end test harness: starts the real orderflow binary against the real PostgreSQL named
+// by ORDERFLOW_TEST_DATABASE_URL, talks to it over real HTTP (libcurl), and reads the database
+// directly (libpqxx) to check what the server did. Nothing is mocked.
+#ifndef ORDERFLOW_TESTS_E2E_HARNESS_H_
+#define ORDERFLOW_TESTS_E2E_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace orderflow_test {
+
+// The database the tests use. Aborts the test program when the variable is unset: an
+// end-to-end run without a database must fail, not pass quietly.
+std::string TestDatabaseUrl();
+
+// A name unique to this test process, for order ids and keys that must not collide with
+// earlier runs against the same database.
+std::string Unique(const std::string& prefix);
+
+struct HttpResponse {
+  long status = 0;  // 0: no HTTP answer (connection refused, reset, timeout)
+  std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string error;                           // libcurl's message when status is 0
+
+  std::string Header(const std::string& lower_name) const;
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path;  // "/orders"
+  std::string body;
+  std::vector<std::string> headers;  // "Name: value"
+  long timeout_ms = 30000;
+};
+
+// One orderflow server process.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::map<std::string, std::string> env = {});
+  ~ServerProcess();  // SIGTERM, then SIGKILL if it lingers
+
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts the binary on a free port and waits until /health answers 200.
+  void Start();
+  // SIGKILL, no warning, then reaps it.
+  void Kill9();
+  // SIGTERM; returns the exit status once it ended (or -1 after `timeout`).
+  int Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  bool running() const { return pid_ > 0; }
+
+  uint16_t port() const { return port_; }
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;  // everything the server printed so far
+
+  HttpResponse Send(const HttpRequest& request) const;
+  HttpResponse Get(const std::string& path, std::vector<std::string> headers = {}) const;
+  HttpResponse Post(const std::string& path, const std::string& body,
+                    std::vector<std::string> headers = {}) const;
+
+ private:
+  std::map<std::string, std::string> env_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::string log_path_;
+};
+
+// Sends `request` to 127.0.0.1:`port`.
+HttpResponse SendHttp(uint16_t port, const HttpRequest& request);
+
+// Runs fn(i) for i in [0, n) on n threads released at the same moment.
+void RunConcurrently(int n, const std::function<void(int)>& fn);
+
+// A single value from the database: the first column of the first row, as text ("" for null).
+std::string QueryValue(const std::string& sql, const std::vector<std::string>& params = {});
+long QueryCount(const std::string& sql, const std::vector<std::string>& params = {});
+// Runs a statement for its effect.
+void Execute(const std::string& sql, const std::vector<std::string>& params = {});
+
+}  // namespace orderflow_test
+
+#endif  // ORDERFLOW_TESTS_E2E_HARNESS_H_

@@ -1,0 +1,53 @@
+#include "reply.h"
+
+#include "gtest/gtest.h"
+
+namespace orderflow {
+namespace {
+
+std::string HeaderOf(const Reply& reply, const std::string& name) {
+  for (const auto& [n, v] : reply.headers) {
+    if (n == name) return v;
+  }
+  return "";
+}
+
+TEST(ReplyTest, ErrorBodyIsEscapedJson) {
+  const Reply reply = Reply::Error(400, "invalid_request", "item \"x\" is\nbad");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.content_type, "application/json");
+  EXPECT_EQ(reply.body, R"({"error":"item \"x\" is\nbad","code":"invalid_request"})");
+}
+
+TEST(ReplyTest, BusinessErrorsCarryTheDatabaseSentence) {
+  const Reply reply =
+      Reply::FromStatus(Status::Error("OF409", "orderId a is already known"), "rid");
+  EXPECT_EQ(reply.status, 409);
+  EXPECT_EQ(reply.body, R"({"error":"orderId a is already known","code":"order_conflict"})");
+}
+
+TEST(ReplyTest, InternalErrorsHideTheDetailButLogIt) {
+  const Reply reply = Reply::FromStatus(
+      Status::Error("42P01", "relation \"orderflow.secret\" does not exist"), "r1");
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_EQ(reply.body, R"({"error":"internal error","code":"internal_error","requestId":"r1"})");
+  EXPECT_EQ(reply.body.find("secret"), std::string::npos) << "no SQL leaks to the client";
+  EXPECT_NE(reply.log_detail.find("secret"), std::string::npos) << "the log keeps the detail";
+}
+
+TEST(ReplyTest, UnavailableIs503WithRetryAfter) {
+  const Reply reply = Reply::FromStatus(Status::Error("08006", "connection refused"), "r");
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_EQ(HeaderOf(reply, "Retry-After"), "1");
+  EXPECT_EQ(reply.body.find("refused"), std::string::npos);
+}
+
+TEST(ReplyTest, RefusedInputIs400WithoutTheDatabaseMessage) {
+  const Reply reply =
+      Reply::FromStatus(Status::Error("22P05", "unsupported Unicode escape sequence"), "r");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.body.find("Unicode"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orderflow

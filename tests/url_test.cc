@@ -1,0 +1,22 @@
+#include "url.h"
+
+#include "gtest/gtest.h"
+
+namespace orderflow {
+namespace {
+
+TEST(UrlTest, DecodesEscapes) {
+  EXPECT_EQ(PercentDecode("order%20a%2Fb"), "order a/b");
+  EXPECT_EQ(PercentDecode("caf%C3%A9"), "caf\xc3\xa9");
+  EXPECT_EQ(PercentDecode("a+b"), "a+b") << "'+' is not a space in a path";
+  EXPECT_EQ(PercentDecode(""), "");
+}
+
+TEST(UrlTest, RefusesMalformedEscapes) {
+  EXPECT_EQ(PercentDecode("%"), std::nullopt);
+  EXPECT_EQ(PercentDecode("%4"), std::nullopt);
+  EXPECT_EQ(PercentDecode("%zz"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace orderflow
