@@ -1,0 +1,47 @@
+# orderflow — `make run` serves the API, `make test` runs every test. Both install what is
+# missing (Debian packages), build, and use a private PostgreSQL cluster when DATABASE_URL is unset.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+BUILD_DIR  ?= build
+BUILD_TYPE ?= RelWithDebInfo
+PORT       ?= 3000
+PG_PORT    ?= 55432
+JOBS       ?= $(shell nproc)
+
+.PHONY: deps build run test db-start db-stop psql clean format
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Serves on PORT. Without DATABASE_URL, the private cluster (started if needed) is used.
+run: build
+	@if [ -z "$$DATABASE_URL" ]; then \
+	   DATABASE_URL=$$(scripts/pg.sh start "$$(scripts/pg.sh dir run)" $(PG_PORT)) || exit 1; \
+	   export DATABASE_URL; \
+	 fi; \
+	 PORT=$(PORT) exec $(BUILD_DIR)/orderflow
+
+# Every test on a throwaway cluster; nothing is left running afterwards.
+test: build
+	@scripts/test.sh $(BUILD_DIR)
+
+# The private cluster of `make run`, for psql sessions.
+db-start: deps
+	@scripts/pg.sh start "$$(scripts/pg.sh dir run)" $(PG_PORT)
+
+db-stop:
+	@scripts/pg.sh stop "$$(scripts/pg.sh dir run)"
+
+psql: db-start
+	@psql "$$(scripts/pg.sh url "$$(scripts/pg.sh dir run)" $(PG_PORT))"
+
+format:
+	@clang-format -i src/*.h src/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc
+
+clean:
+	@rm -rf $(BUILD_DIR)

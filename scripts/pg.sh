@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A private PostgreSQL 15 cluster for orderflow, run as the `postgres` user when we are root
+# (the server refuses to run as root) and as ourselves otherwise.
+#
+#   scripts/pg.sh start <dir> <port>   create (first time) and start; prints the DATABASE_URL
+#   scripts/pg.sh stop  <dir>          fast shutdown (no-op when not running)
+#   scripts/pg.sh kill  <dir>          immediate shutdown, for throwaway clusters
+#   scripts/pg.sh url   <dir> <port>   the DATABASE_URL of the cluster
+#   scripts/pg.sh dir   <name>         where a cluster called <name> lives: .pg/<name> in the
+#                                      project when the postgres user can reach it, else
+#                                      /var/tmp/orderflow-<hash>/<name> (e.g. a clone under /root)
+#
+# <dir> holds data/, the socket directory sock/ and log. The cluster listens on 127.0.0.1:<port>
+# and on <dir>/sock, trusts local connections, and has a database named orderflow.
+set -euo pipefail
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+cmd=${1:?usage: pg.sh start|stop|kill|url|dir <dir> [port]}
+dir=${2:?cluster directory required}
+root=$(cd "$(dirname "$0")/.." && pwd)
+port=${3:-55432}
+
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+url() { echo "postgresql://postgres@127.0.0.1:${port}/orderflow"; }
+
+running() { [ -f "$dir/data/postmaster.pid" ] && as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
+
+case "$cmd" in
+  start)
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
+    if ! as_owner test -w "$dir"; then
+      echo "pg.sh: the postgres user cannot write $dir; choose a directory it can reach" >&2
+      exit 1
+    fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+      as_owner mkdir -p "$dir/sock"
+      cat >>"$dir/data/postgresql.conf" <<EOF
+# orderflow private cluster
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+    fi
+    if ! running; then
+      as_owner "$PGBIN/pg_ctl" -D "$dir/data" -o "-p $port" -l "$dir/log" -w -t 60 start >/dev/null \
+        || { tail -n 30 "$dir/log" >&2; exit 1; }
+    fi
+    if ! as_owner "$PGBIN/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres -Atqc \
+        "SELECT 1 FROM pg_database WHERE datname = 'orderflow'" | grep -q 1; then
+      as_owner "$PGBIN/createdb" -h "$dir/sock" -p "$port" -U postgres orderflow
+    fi
+    url
+    ;;
+  stop)
+    if running; then as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+    ;;
+  kill)
+    if running; then as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null || true; fi
+    ;;
+  url)
+    url
+    ;;
+  dir)
+    if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$root" 2>/dev/null; then
+      echo "$root/.pg/$dir"
+    else
+      echo "/var/tmp/orderflow-$(echo -n "$root" | md5sum | cut -c1-8)/$dir"
+    fi
+    ;;
+  *)
+    echo "usage: pg.sh start|stop|kill|url|dir <dir> [port]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make test: a throwaway PostgreSQL cluster, the schema, then every suite — pgTAP (pg_prove),
+# GoogleTest unit tests and end-to-end tests (ctest). The cluster is removed on exit, pass or
+# fail, so no server is left running.
+set -uo pipefail
+
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+# /tmp is reachable by the postgres user wherever the project lives; the name is short enough
+# for a Unix socket path.
+work=$(mktemp -d /tmp/orderflow-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || scripts/pg.sh kill "$work/pg" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  local port
+  for port in $(seq "$1" $(($1 + 500))); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  return 1
+}
+
+port=$(free_port 55433)
+url=$(scripts/pg.sh start "$work/pg" "$port") || exit 1
+echo "test cluster: $url"
+psql -q -v ON_ERROR_STOP=1 "$url" -c "CREATE EXTENSION IF NOT EXISTS pgtap" || exit 1
+DATABASE_URL=$url "$build/orderflow" --migrate || exit 1
+
+failed=()
+echo "== pgTAP (db/tests)"
+pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
+
+echo "== GoogleTest: unit and end-to-end (ctest)"
+ORDERFLOW_TEST_DATABASE_URL=$url ctest --test-dir "$build" --output-on-failure || failed+=(ctest)
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "ALL TESTS PASSED"
