@@ -1,0 +1,109 @@
+-- Compensation and cancellation. Completed steps are undone in reverse order — confirm
+-- (an order.cancelled event), reserve (release the unit), charge (refund) — and each undo writes
+-- its compensated_at checkpoint in the same transaction as its effect, so it happens once.
+-- The refund has its own unique ledger key <orderId>:refund: a second refund cannot be written.
+-- Locks: as in 40_process_order.sql — workflows row, then steps, then the inventory row.
+
+-- _refund(workflow) → void: writes the refund of the order's charge into the ledger.
+CREATE OR REPLACE FUNCTION orderflow._refund(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+    INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
+    SELECT p.order_id, 'refund', p.amount, p.order_id || ':refund', orderflow.clock_now()
+      FROM orderflow.payments p
+     WHERE p.idempotency_key = p_wf.order_id || ':charge'
+$$;
+COMMENT ON FUNCTION orderflow._refund(orderflow.workflows) IS
+    'Internal (undo charge): one ledger row, kind refund, for the charged amount, key <orderId>:refund (unique).';
+
+-- _release(workflow) → void: releases the order's reservation and gives a tracked unit back.
+CREATE OR REPLACE FUNCTION orderflow._release(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_reservation orderflow.reservations;
+BEGIN
+    UPDATE orderflow.reservations SET released_at = orderflow.clock_now()
+     WHERE order_id = p_wf.order_id AND released_at IS NULL
+    RETURNING * INTO v_reservation;
+    IF FOUND AND v_reservation.tracked THEN
+        UPDATE orderflow.inventory
+           SET on_hand = on_hand + v_reservation.quantity, updated_at = orderflow.clock_now()
+         WHERE item = v_reservation.item;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION orderflow._release(orderflow.workflows) IS
+    'Internal (undo reserve): marks the reservation released and returns a tracked unit to stock.';
+
+-- _compensate(workflow) → void: undoes the completed, not yet compensated steps in reverse order.
+-- Caller holds the workflows row lock.
+CREATE OR REPLACE FUNCTION orderflow._compensate(p_wf orderflow.workflows)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_step text;
+BEGIN
+    FOR v_step IN
+        SELECT s.step FROM orderflow.workflow_steps s
+         WHERE s.order_id = p_wf.order_id AND s.completed_at IS NOT NULL AND s.compensated_at IS NULL
+         ORDER BY array_position(orderflow._steps(), s.step) DESC
+    LOOP
+        CASE v_step
+            WHEN 'confirm' THEN PERFORM orderflow._emit(p_wf, 'cancel', 'order.cancelled');
+            WHEN 'reserve' THEN PERFORM orderflow._release(p_wf);
+            WHEN 'charge' THEN PERFORM orderflow._refund(p_wf);
+        END CASE;
+        UPDATE orderflow.workflow_steps SET compensated_at = orderflow.clock_now()
+         WHERE order_id = p_wf.order_id AND step = v_step;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION orderflow._compensate(orderflow.workflows) IS
+    'Internal: undoes completed steps in reverse order (confirm → order.cancelled event, reserve → '
+    'release, charge → refund), each once. Caller holds the workflows row lock.';
+
+-- cancel_order(order_id, reason) → jsonb: compensates whatever the workflow did and marks it
+-- cancelled; a second call returns the same state and changes nothing. OF404 unknown order.
+CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_wf  orderflow.workflows;
+    v_now timestamptz;
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    IF p_reason IS NOT NULL THEN
+        PERFORM orderflow._check_text('reason', p_reason, 500);
+    END IF;
+
+    -- Read path, no lock: cancelling twice answers from here.
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
+    END IF;
+    IF v_wf.status = 'cancelled' THEN
+        RETURN orderflow._workflow_state(v_wf);
+    END IF;
+
+    SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+    IF v_wf.status <> 'cancelled' THEN
+        v_now := orderflow.clock_now();
+        PERFORM orderflow._compensate(v_wf);
+        UPDATE orderflow.workflows
+           SET status = 'cancelled', cancel_reason = p_reason, next_retry_at = NULL,
+               updated_at = v_now, finished_at = COALESCE(finished_at, v_now)
+         WHERE order_id = p_order_id
+        RETURNING * INTO v_wf;
+    END IF;
+    RETURN orderflow._workflow_state(v_wf);
+END
+$$;
+COMMENT ON FUNCTION orderflow.cancel_order(text, text) IS
+    'Compensates what the order''s workflow did (refund, release, order.cancelled event) and marks it '
+    'cancelled; calling again returns the same state. OF404 unknown order, 22023 bad arguments.';

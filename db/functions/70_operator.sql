@@ -1,0 +1,136 @@
+-- The operator's SQL API: stock, fault drills, pruning, and the views an operator reads.
+
+-- set_stock(item, on_hand) → integer: tracks the item with that stock (null stops tracking it).
+CREATE OR REPLACE FUNCTION orderflow.set_stock(p_item text, p_on_hand integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderflow._check_text('item', p_item, 200);
+    IF p_on_hand IS NULL THEN
+        DELETE FROM orderflow.inventory WHERE item = p_item;
+        RETURN NULL;
+    END IF;
+    IF p_on_hand < 0 THEN
+        RAISE EXCEPTION 'on_hand must not be negative' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO orderflow.inventory (item, on_hand, updated_at)
+    VALUES (p_item, p_on_hand, orderflow.clock_now())
+    ON CONFLICT (item) DO UPDATE SET on_hand = EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at;
+    RETURN p_on_hand;
+END
+$$;
+COMMENT ON FUNCTION orderflow.set_stock(text, integer) IS
+    'Tracks an item with on_hand units in stock (upsert); null stops tracking it. 22023 bad arguments.';
+
+-- inject_fault(step, times, transient) → integer: the next p_times runs of p_step fail.
+CREATE OR REPLACE FUNCTION orderflow.inject_fault(p_step text, p_times integer, p_transient boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_step IS NULL OR NOT p_step = ANY (orderflow._steps()) THEN
+        RAISE EXCEPTION 'step must be one of charge, reserve, confirm' USING ERRCODE = '22023';
+    END IF;
+    IF p_times IS NULL OR p_times NOT BETWEEN 0 AND 1000000 THEN
+        RAISE EXCEPTION 'times must be from 0 to 1000000' USING ERRCODE = '22023';
+    END IF;
+    IF p_transient IS NULL THEN
+        RAISE EXCEPTION 'transient must be true or false' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO orderflow.faults (step, remaining, transient, injected_at)
+    VALUES (p_step, p_times, p_transient, orderflow.clock_now())
+    ON CONFLICT (step) DO UPDATE
+        SET remaining = EXCLUDED.remaining, transient = EXCLUDED.transient,
+            injected_at = EXCLUDED.injected_at;
+    RETURN p_times;
+END
+$$;
+COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
+    'Drills and tests: the next p_times runs of the step fail, transiently (retried) or for good; '
+    'p_times 0 clears. 22023 bad arguments.';
+
+-- prune(older_than) → bigint: deletes expired idempotency keys and the workflows that finished
+-- more than p_older_than ago (with their steps, reservations and outbox events); the ledger and
+-- the orders stay. Returns the number of keys and workflows deleted.
+CREATE OR REPLACE FUNCTION orderflow.prune(p_older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now     timestamptz := orderflow.clock_now();
+    v_keys    bigint;
+    v_workflows bigint;
+BEGIN
+    IF p_older_than IS NULL OR p_older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM orderflow.idempotency_keys WHERE expires_at <= v_now;
+    GET DIAGNOSTICS v_keys = ROW_COUNT;
+
+    WITH old AS (
+        DELETE FROM orderflow.workflows
+         WHERE finished_at <= v_now - p_older_than
+        RETURNING order_id),
+    reservations AS (
+        DELETE FROM orderflow.reservations r USING old WHERE r.order_id = old.order_id),
+    events AS (
+        DELETE FROM orderflow.outbox e USING old WHERE e.order_id = old.order_id)
+    SELECT count(*) INTO v_workflows FROM old;
+    RETURN v_keys + v_workflows;
+END
+$$;
+COMMENT ON FUNCTION orderflow.prune(interval) IS
+    'Deletes expired idempotency keys and workflows finished more than p_older_than ago (with their '
+    'steps, reservations, outbox events); keeps the ledger and orders. Returns rows deleted.';
+
+-- Views an operator reads.
+
+CREATE OR REPLACE VIEW orderflow.ledger AS
+SELECT p.order_id,
+       p.kind,
+       p.amount,
+       CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END AS signed_amount,
+       sum(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END)
+           OVER (PARTITION BY p.order_id) AS order_balance,
+       p.idempotency_key,
+       p.created_at
+  FROM orderflow.payments p;
+COMMENT ON VIEW orderflow.ledger IS
+    'Every charge and refund, with its sign and the balance of its order (0 once refunded).';
+
+CREATE OR REPLACE VIEW orderflow.step_stats AS
+SELECT s.step,
+       sum(s.attempts)::bigint AS attempts,
+       count(s.completed_at) AS successes,
+       (sum(s.attempts) - count(s.completed_at) - count(s.failed_at))::bigint AS retries,
+       count(s.failed_at) AS failures,
+       round((sum(s.total_ms) / NULLIF(sum(s.attempts), 0))::numeric, 3) AS avg_ms
+  FROM orderflow.workflow_steps s
+ GROUP BY s.step
+ ORDER BY array_position(orderflow._steps(), s.step);
+COMMENT ON VIEW orderflow.step_stats IS
+    'Per step: attempts, successes, retries (failed attempts retried or awaiting retry), failures '
+    '(attempts that failed the workflow) and average milliseconds per attempt.';
+
+CREATE OR REPLACE VIEW orderflow.stuck_workflows AS
+SELECT w.order_id,
+       w.status,
+       w.created_at,
+       w.updated_at,
+       w.next_retry_at,
+       orderflow.clock_now() - w.created_at AS age,
+       s.step AS waiting_step,
+       s.attempts,
+       s.last_error
+  FROM orderflow.workflows w
+  CROSS JOIN orderflow.settings st
+  LEFT JOIN orderflow.workflow_steps s
+         ON s.order_id = w.order_id AND orderflow._running_status(s.step) = w.status
+ WHERE w.status NOT IN ('completed', 'failed', 'cancelled')
+   AND w.created_at < orderflow.clock_now() - st.stuck_after;
+COMMENT ON VIEW orderflow.stuck_workflows IS
+    'Unfinished workflows created longer ago than settings.stuck_after, with the step they wait on.';
