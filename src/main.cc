@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db_pool.h"
 #include "http_server.h"
+#include "janitor.h"
 #include "log.h"
 #include "migrate.h"
 #include "validation.h"
@@ -97,15 +98,20 @@ int main(int argc, char** argv) {
     LogLine(LogLevel::kError, "listen_failed").Str("error", e.what()).Int("port", config.port);
     return 1;
   }
+  orderflow::Janitor janitor(&pool, std::chrono::milliseconds(config.janitor_interval_ms),
+                             config.janitor_batch);
+  if (config.janitor_interval_ms > 0) janitor.Start();
   LogLine(LogLevel::kInfo, "listening")
       .Int("port", server.port())
       .Int("httpThreads", config.http_threads)
-      .Int("dbPoolSize", config.db_pool_size);
+      .Int("dbPoolSize", config.db_pool_size)
+      .Int("janitorIntervalMs", config.janitor_interval_ms);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LogLine(LogLevel::kInfo, "stopping").Str("signal", strsignal(signal_number));
   const int unanswered = server.Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
+  janitor.Stop();
   LogLine(LogLevel::kInfo, "stopped").Int("unanswered", unanswered);
   return 0;
 }

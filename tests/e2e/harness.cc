@@ -281,4 +281,20 @@ void Execute(const std::string& sql, const std::vector<std::string>& params) {
   transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
 }
 
+void ResetDrills() {
+  Execute("UPDATE orderflow.faults SET remaining = 0");
+  Execute(
+      "UPDATE orderflow.retry_policies SET max_attempts = 5, base_delay_ms = 200, multiplier = 2,"
+      " max_delay_ms = 10000, jitter = 0.2");
+}
+
+bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (fn()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace orderflow_test

@@ -85,6 +85,13 @@ long QueryCount(const std::string& sql, const std::vector<std::string>& params =
 // Runs a statement for its effect.
 void Execute(const std::string& sql, const std::vector<std::string>& params = {});
 
+// Clears injected faults and restores the default retry policies (db/migrations/002), so a
+// drill in one test cannot leak into another.
+void ResetDrills();
+
+// Polls `fn` every 50 ms until it returns true or `timeout` passes; returns its last answer.
+bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout);
+
 }  // namespace orderflow_test
 
 #endif  // ORDERFLOW_TESTS_E2E_HARNESS_H_

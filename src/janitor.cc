@@ -1,0 +1,59 @@
+#include "janitor.h"
+
+#include <string>
+#include <vector>
+
+#include "log.h"
+
+namespace orderflow {
+
+Janitor::Janitor(DbPool* pool, std::chrono::milliseconds interval, int batch)
+    : pool_(pool), interval_(interval), batch_(batch) {}
+
+Janitor::~Janitor() { Stop(); }
+
+void Janitor::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Janitor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Janitor::Run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
+    lock.unlock();
+    ResumeDue();
+    lock.lock();
+  }
+}
+
+void Janitor::ResumeDue() {
+  const std::vector<SqlValue> params = {std::to_string(batch_)};
+  int64_t resumed = 0;
+  while (true) {
+    std::vector<SqlValue> row;
+    const Status status = pool_->Run(SqlCall::kResumeDue, params, &row);
+    if (!status.ok()) {
+      LogLine(LogLevel::kWarn, "janitor_failed").Str("error", status.ToString());
+      break;
+    }
+    const int n = (!row.empty() && row[0]) ? std::stoi(*row[0]) : 0;
+    resumed += n;
+    if (n < batch_) break;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) break;
+  }
+  if (resumed > 0) {
+    resumed_total_ += resumed;
+    LogLine(LogLevel::kInfo, "janitor_resumed").Int("workflows", resumed);
+  }
+}
+
+}  // namespace orderflow
