@@ -105,6 +105,7 @@ BEGIN
        SET status = 'completed', error = NULL, next_retry_at = NULL,
            updated_at = orderflow.clock_now(), finished_at = orderflow.clock_now()
      WHERE order_id = p_wf.order_id;
+    PERFORM orderflow._count_finished('completed', 1);
 END
 $$;
 COMMENT ON FUNCTION orderflow._run_steps(orderflow.workflows) IS
@@ -188,6 +189,7 @@ BEGIN
                         ELSE format('%s failed: %s', p_step, p_message) END,
            next_retry_at = NULL, updated_at = v_now, finished_at = v_now
      WHERE order_id = p_wf.order_id;
+    PERFORM orderflow._count_finished('failed', 1);
 END
 $$;
 COMMENT ON FUNCTION orderflow._step_failed(orderflow.workflows, text, text, text, double precision) IS

@@ -95,6 +95,10 @@ BEGIN
     IF v_wf.status <> 'cancelled' THEN
         v_now := orderflow.clock_now();
         PERFORM orderflow._compensate(v_wf);
+        IF orderflow._is_finished(v_wf.status) THEN
+            PERFORM orderflow._count_finished(v_wf.status, -1);
+        END IF;
+        PERFORM orderflow._count_finished('cancelled', 1);
         UPDATE orderflow.workflows
            SET status = 'cancelled', cancel_reason = p_reason, next_retry_at = NULL,
                updated_at = v_now, finished_at = COALESCE(finished_at, v_now)

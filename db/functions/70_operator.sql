@@ -53,17 +53,21 @@ COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
     'p_times 0 clears. 22023 bad arguments.';
 
 -- prune(older_than) → bigint: deletes expired idempotency keys and the workflows that finished
--- more than p_older_than ago (with their steps, reservations and outbox events); the ledger and
--- the orders stay. Returns the number of keys and workflows deleted.
+-- more than p_older_than ago (with their steps, reservations and outbox events, and takes them
+-- off finished_counts); the ledger and the orders stay. Returns the number of keys and
+-- workflows deleted.
 CREATE OR REPLACE FUNCTION orderflow.prune(p_older_than interval)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_now     timestamptz := orderflow.clock_now();
-    v_keys    bigint;
+    v_now       timestamptz := orderflow.clock_now();
+    v_keys      bigint;
     v_workflows bigint;
+    v_by_status jsonb;
+    v_status    text;
+    v_count     bigint;
 BEGIN
     IF p_older_than IS NULL OR p_older_than < interval '0' THEN
         RAISE EXCEPTION 'older_than must be a positive interval' USING ERRCODE = '22023';
@@ -74,12 +78,17 @@ BEGIN
     WITH old AS (
         DELETE FROM orderflow.workflows
          WHERE finished_at <= v_now - p_older_than
-        RETURNING order_id),
+        RETURNING order_id, status),
     reservations AS (
         DELETE FROM orderflow.reservations r USING old WHERE r.order_id = old.order_id),
     events AS (
         DELETE FROM orderflow.outbox e USING old WHERE e.order_id = old.order_id)
-    SELECT count(*) INTO v_workflows FROM old;
+    SELECT COALESCE(jsonb_object_agg(status, n), '{}'), COALESCE(sum(n), 0)
+      INTO v_by_status, v_workflows
+      FROM (SELECT status, count(*) AS n FROM old GROUP BY status) per_status;
+    FOR v_status, v_count IN SELECT key, value::bigint FROM jsonb_each_text(v_by_status) LOOP
+        PERFORM orderflow._count_finished(v_status, -v_count);
+    END LOOP;
     RETURN v_keys + v_workflows;
 END
 $$;

@@ -1,0 +1,35 @@
+-- workflow_counts() agrees with the workflows table through every transition: completion,
+-- failure, waiting, cancellation (of finished and unfinished workflows) and prune.
+BEGIN;
+SELECT plan(6);
+
+SELECT orderflow.pin_clock('2030-01-01 00:00:00+00');
+UPDATE orderflow.faults SET remaining = 0;
+
+CREATE FUNCTION pg_temp.actual() RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_object_agg(s.status, (SELECT count(*) FROM orderflow.workflows w WHERE w.status = s.status))
+      FROM unnest(ARRAY['pending', 'charging', 'reserving', 'confirming', 'completed', 'failed', 'cancelled']) s (status)
+$$;
+
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'counts agree with the table before anything happens');
+
+SELECT orderflow.process_order('cnt-' || i, 1, 'widget') FROM generate_series(1, 5) i;
+SELECT orderflow.set_stock('cnt-none', 0);
+SELECT orderflow.process_order('cnt-fail', 1, 'cnt-none');
+SELECT orderflow.inject_fault('reserve', 2, true);
+SELECT orderflow.process_order('cnt-wait-' || i, 1, 'widget') FROM generate_series(1, 2) i;
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after completions, a failure and two waiting workflows');
+SELECT ok((orderflow.workflow_counts()->>'reserving')::int >= 2, 'waiting workflows are counted by their status');
+
+SELECT orderflow.cancel_order('cnt-1');
+SELECT orderflow.cancel_order('cnt-fail');
+SELECT orderflow.cancel_order('cnt-wait-1');
+SELECT orderflow.cancel_order('cnt-wait-1');
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after cancelling completed, failed and waiting workflows (one twice)');
+
+SELECT orderflow.pin_clock('2030-03-01 00:00:00+00');
+SELECT ok(orderflow.prune(interval '1 day') >= 7, 'prune removes the finished workflows');
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after prune');
+
+SELECT * FROM finish();
+ROLLBACK;
