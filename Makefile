@@ -18,11 +18,14 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Serves on PORT. Without DATABASE_URL, the private cluster (started if needed) is used.
+# Serves on PORT. Without DATABASE_URL, the private cluster (started if needed) is used: the
+# schema is applied as its owner, requests run as the least-privileged orderflow_app.
 run: build
 	@if [ -z "$$DATABASE_URL" ]; then \
-	   DATABASE_URL=$$(scripts/pg.sh start "$$(scripts/pg.sh dir run)" $(PG_PORT)) || exit 1; \
-	   export DATABASE_URL; \
+	   dir=$$(scripts/pg.sh dir run); \
+	   MIGRATION_DATABASE_URL=$$(scripts/pg.sh start "$$dir" $(PG_PORT)) || exit 1; \
+	   DATABASE_URL=$$(scripts/pg.sh api-url "$$dir" $(PG_PORT)); \
+	   export DATABASE_URL MIGRATION_DATABASE_URL; \
 	 fi; \
 	 PORT=$(PORT) exec $(BUILD_DIR)/orderflow
 

@@ -2,20 +2,24 @@
 # A private PostgreSQL 15 cluster for orderflow, run as the `postgres` user when we are root
 # (the server refuses to run as root) and as ourselves otherwise.
 #
-#   scripts/pg.sh start <dir> <port>   create (first time) and start; prints the DATABASE_URL
+#   scripts/pg.sh start <dir> <port>   create (first time) and start; prints the owner's URL
 #   scripts/pg.sh stop  <dir>          fast shutdown (no-op when not running)
 #   scripts/pg.sh kill  <dir>          immediate shutdown, for throwaway clusters
-#   scripts/pg.sh url   <dir> <port>   the DATABASE_URL of the cluster
+#   scripts/pg.sh url   <dir> <port>   the owner's URL (superuser postgres: migrations, operators)
+#   scripts/pg.sh api-url <dir> <port> the URL of orderflow_app, the least-privileged login the
+#                                      server uses (member of orderflow_api: EXECUTE on the API
+#                                      functions only, see db/migrations/003_roles.sql)
 #   scripts/pg.sh dir   <name>         where a cluster called <name> lives: .pg/<name> in the
 #                                      project when the postgres user can reach it, else
 #                                      /var/tmp/orderflow-<hash>/<name> (e.g. a clone under /root)
 #
 # <dir> holds data/, the socket directory sock/ and log. The cluster listens on 127.0.0.1:<port>
-# and on <dir>/sock, trusts local connections, and has a database named orderflow.
+# and on <dir>/sock, trusts local connections, and has a database named orderflow and the roles
+# orderflow_api (NOLOGIN) and orderflow_app (LOGIN, member of orderflow_api).
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-cmd=${1:?usage: pg.sh start|stop|kill|url|dir <dir> [port]}
+cmd=${1:?usage: pg.sh start|stop|kill|url|api-url|dir <dir> [port]}
 dir=${2:?cluster directory required}
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${3:-55432}
@@ -29,6 +33,7 @@ as_owner() {
 }
 
 url() { echo "postgresql://postgres@127.0.0.1:${port}/orderflow"; }
+api_url() { echo "postgresql://orderflow_app@127.0.0.1:${port}/orderflow"; }
 
 running() { [ -f "$dir/data/postmaster.pid" ] && as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
 
@@ -63,6 +68,18 @@ EOF
         "SELECT 1 FROM pg_database WHERE datname = 'orderflow'" | grep -q 1; then
       as_owner "$PGBIN/createdb" -h "$dir/sock" -p "$port" -U postgres orderflow
     fi
+    as_owner "$PGBIN/psql" -h "$dir/sock" -p "$port" -U postgres -d orderflow -qX -v ON_ERROR_STOP=1 <<'SQL'
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
+        CREATE ROLE orderflow_api NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_app') THEN
+        CREATE ROLE orderflow_app LOGIN IN ROLE orderflow_api;
+    END IF;
+END
+$$;
+SQL
     url
     ;;
   stop)
@@ -74,6 +91,9 @@ EOF
   url)
     url
     ;;
+  api-url)
+    api_url
+    ;;
   dir)
     if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$root" 2>/dev/null; then
       echo "$root/.pg/$dir"
@@ -82,7 +102,7 @@ EOF
     fi
     ;;
   *)
-    echo "usage: pg.sh start|stop|kill|url|dir <dir> [port]" >&2
+    echo "usage: pg.sh start|stop|kill|url|api-url|dir <dir> [port]" >&2
     exit 2
     ;;
 esac

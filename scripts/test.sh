@@ -28,7 +28,8 @@ free_port() {
 
 port=$(free_port 55433)
 url=$(scripts/pg.sh start "$work/pg" "$port") || exit 1
-echo "test cluster: $url"
+api_url=$(scripts/pg.sh api-url "$work/pg" "$port")
+echo "test cluster: $url (server role: $api_url)"
 psql -q -v ON_ERROR_STOP=1 "$url" -c "CREATE EXTENSION IF NOT EXISTS pgtap" || exit 1
 DATABASE_URL=$url "$build/orderflow" --migrate || exit 1
 
@@ -37,7 +38,11 @@ echo "== pgTAP (db/tests)"
 pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
 
 echo "== GoogleTest: unit and end-to-end (ctest)"
-ORDERFLOW_TEST_DATABASE_URL=$url ctest --test-dir "$build" --output-on-failure || failed+=(ctest)
+# The end-to-end tests run the server as orderflow_app (least privilege) and check the
+# database as the owner; they may stop and start the cluster (outage tests).
+ORDERFLOW_TEST_DATABASE_URL=$url ORDERFLOW_TEST_API_DATABASE_URL=$api_url \
+  ORDERFLOW_TEST_PG_DIR=$work/pg ORDERFLOW_TEST_PG_PORT=$port \
+  ctest --test-dir "$build" --output-on-failure || failed+=(ctest)
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"

@@ -1,5 +1,9 @@
 #include "api.h"
 
+#include <rapidjson/document.h>
+
+#include <thread>
+
 namespace orderflow {
 namespace {
 
@@ -8,9 +12,23 @@ constexpr const char* kKeyRequiredBody = R"({"error":"Idempotency-Key header is 
 
 }  // namespace
 
+Api::Api(DbPool* pool, const RequestValidator* validator, orderflow::Metrics* metrics)
+    : pool_(pool), validator_(validator), metrics_(metrics) {}
+
+Status Api::Call(SqlCall call, const std::vector<SqlValue>& params, std::vector<SqlValue>* row) {
+  return RetryTransient(
+      [&] {
+        Status status = pool_->Run(call, params, row);
+        if (!status.ok()) metrics_->CountDbError(status.sqlstate());
+        return status;
+      },
+      retry_policy_, [this](const Status& failed) { metrics_->CountDbRetry(failed.sqlstate()); },
+      [](std::chrono::milliseconds delay) { std::this_thread::sleep_for(delay); });
+}
+
 Reply Api::Health(const RequestContext& /*context*/) {
   std::vector<SqlValue> row;
-  const Status status = pool_->Run(SqlCall::kHealth, {}, &row);
+  const Status status = Call(SqlCall::kHealth, {}, &row);
   if (!status.ok()) {
     Reply reply = Reply::Json(503, R"({"status":"unavailable"})");
     reply.headers.emplace_back("Retry-After", "1");
@@ -36,7 +54,7 @@ Reply Api::CreateOrder(const RequestContext& context, const std::string* idempot
   if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
 
   std::vector<SqlValue> row;
-  const Status status = pool_->Run(SqlCall::kCreateOrder, {*idempotency_key, body}, &row);
+  const Status status = Call(SqlCall::kCreateOrder, {*idempotency_key, body}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.size() != 3 || !row[0] || !row[1] || !row[2]) {
     return Reply::Internal(context.request_id, "create_order_idempotent returned no row");
@@ -54,7 +72,7 @@ Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) 
   const std::string invalid = validator_->Validate(RequestKind::kProcessOrder, body);
   if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
   std::vector<SqlValue> row;
-  const Status status = pool_->Run(SqlCall::kProcessOrder, {body}, &row);
+  const Status status = Call(SqlCall::kProcessOrder, {body}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.empty() || !row[0]) {
     return Reply::Internal(context.request_id, "process_order returned null");
@@ -76,7 +94,7 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
   }
   std::vector<SqlValue> row;
   const Status status =
-      pool_->Run(SqlCall::kCancelOrder, {order_id, has_body ? body : std::string("{}")}, &row);
+      Call(SqlCall::kCancelOrder, {order_id, has_body ? body : std::string("{}")}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.empty() || !row[0]) {
     return Reply::Internal(context.request_id, "cancel_order returned null");
@@ -84,10 +102,33 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
   return Reply::Json(200, *row[0]);
 }
 
+Reply Api::Metrics(const RequestContext& /*context*/) {
+  MetricsSnapshot snapshot;
+  snapshot.pool_size = pool_->size();
+  snapshot.pool_in_use = pool_->in_use();
+  snapshot.pool_waiting = pool_->waiting();
+  std::vector<SqlValue> row;
+  if (Call(SqlCall::kWorkflowCounts, {}, &row).ok() && !row.empty() && row[0]) {
+    rapidjson::Document counts;
+    counts.Parse(row[0]->c_str());
+    if (!counts.HasParseError() && counts.IsObject()) {
+      std::vector<std::pair<std::string, int64_t>> workflows;
+      for (const auto& member : counts.GetObject()) {
+        if (member.value.IsInt64())
+          workflows.emplace_back(member.name.GetString(), member.value.GetInt64());
+      }
+      snapshot.workflows = std::move(workflows);
+    }
+  }
+  Reply reply = Reply::Json(200, metrics_->Render(snapshot));
+  reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return reply;
+}
+
 Reply Api::JsonOrNotFound(const RequestContext& context, SqlCall call,
                           const std::vector<SqlValue>& params, const char* what) {
   std::vector<SqlValue> row;
-  const Status status = pool_->Run(call, params, &row);
+  const Status status = Call(call, params, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.empty() || !row[0]) {
     return Reply::Error(404, "not_found", std::string(what) + " not found");

@@ -4,9 +4,12 @@
 #define ORDERFLOW_API_H_
 
 #include <string>
+#include <vector>
 
 #include "db_pool.h"
+#include "metrics.h"
 #include "reply.h"
+#include "retry.h"
 #include "validation.h"
 
 namespace orderflow {
@@ -17,7 +20,7 @@ struct RequestContext {
 
 class Api {
  public:
-  Api(DbPool* pool, const RequestValidator* validator) : pool_(pool), validator_(validator) {}
+  Api(DbPool* pool, const RequestValidator* validator, Metrics* metrics);
 
   Reply Health(const RequestContext& context);
   // `idempotency_key` is null when the header is absent.
@@ -28,6 +31,11 @@ class Api {
   Reply GetWorkflow(const RequestContext& context, const std::string& order_id);
   Reply CancelOrder(const RequestContext& context, const std::string& order_id,
                     const std::string& body);
+  Reply Metrics(const RequestContext& context);
+
+  // Runs one SQL call, retrying transient SQLSTATEs (retry.h) and counting failures in the
+  // metrics. Every database call of the server goes through here.
+  Status Call(SqlCall call, const std::vector<SqlValue>& params, std::vector<SqlValue>* row);
 
  private:
   // A single-value call: the JSON text it returns is passed through, null becomes a 404.
@@ -36,6 +44,8 @@ class Api {
 
   DbPool* const pool_;
   const RequestValidator* const validator_;
+  orderflow::Metrics* const metrics_;
+  const RetryPolicy retry_policy_;
 };
 
 }  // namespace orderflow

@@ -32,6 +32,9 @@ std::string LoadConfig(const std::function<const char*(const char*)>& getenv, un
   const char* const url = getenv("DATABASE_URL");
   if (url == nullptr || *url == '\0') return "DATABASE_URL is required";
   c.database_url = url;
+  const char* const migration_url = getenv("MIGRATION_DATABASE_URL");
+  c.migration_database_url =
+      (migration_url != nullptr && *migration_url != '\0') ? migration_url : c.database_url;
 
   for (const auto& [name, min, max, field] :
        {std::make_tuple("PORT", 0L, 65535L, &c.port),

@@ -11,10 +11,12 @@ namespace orderflow {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 struct Config {
-  int port = 3000;                   // PORT
-  std::string database_url;          // DATABASE_URL (required)
-  int db_pool_size = 0;              // DB_POOL_SIZE; 0 means "size to the machine"
-  int http_threads = 0;              // HTTP_THREADS; 0 means "size to the machine"
+  int port = 3000;           // PORT
+  std::string database_url;  // DATABASE_URL (required): the role requests run as
+  std::string
+      migration_database_url;  // MIGRATION_DATABASE_URL: the schema owner (default: DATABASE_URL)
+  int db_pool_size = 0;        // DB_POOL_SIZE; 0 means "size to the machine"
+  int http_threads = 0;        // HTTP_THREADS; 0 means "size to the machine"
   int janitor_interval_ms = 1000;    // JANITOR_INTERVAL_MS; 0 disables the janitor
   int janitor_batch = 16;            // JANITOR_BATCH
   int statement_timeout_ms = 5000;   // STATEMENT_TIMEOUT_MS

@@ -106,9 +106,10 @@ int FindListeningSocket(uint16_t port) {
 
 }  // namespace
 
-HttpServer::HttpServer(const Config& config, Api* api)
+HttpServer::HttpServer(const Config& config, Api* api, Metrics* metrics)
     : config_(config),
       api_(api),
+      metrics_(metrics),
       endpoint_(std::make_unique<Http::Endpoint>(
           Pistache::Address(Pistache::Ipv4::any(), Pistache::Port(config.port)))),
       router_(std::make_unique<Rest::Router>()) {
@@ -128,6 +129,9 @@ HttpServer::~HttpServer() = default;
 void HttpServer::AddRoutes() {
   Handle("GET", "/health", [this](const RequestContext& context, const Rest::Request&) {
     return api_->Health(context);
+  });
+  Handle("GET", "/metrics", [this](const RequestContext& context, const Rest::Request&) {
+    return api_->Metrics(context);
   });
   Handle("POST", "/orders", [this](const RequestContext& context, const Rest::Request& request) {
     const std::optional<std::string> key = HeaderValue(request, "Idempotency-Key");
@@ -165,6 +169,7 @@ void HttpServer::Handle(const char* method, const std::string& path, Route route
 void HttpServer::RegisterRoutes() {
   // Pistache's own 404 and 405 answers are plain text; ours are JSON. Registering a 405 route
   // for every method a path lacks keeps Pistache's from ever being used.
+  const int not_allowed_metric = metrics_->AddRoute("method_not_allowed");
   for (const auto& [path, by_method] : routes_) {
     std::string allow;
     for (const auto& [method, route] : by_method) allow += (allow.empty() ? "" : ", ") + method;
@@ -176,25 +181,30 @@ void HttpServer::RegisterRoutes() {
     };
     for (const auto& [name, method] : AllMethods()) {
       const auto found = by_method.find(name);
-      const Route& route = found != by_method.end() ? found->second : not_allowed;
-      router_->addRoute(method, path,
-                        [this, route](const Rest::Request request, Http::ResponseWriter response) {
-                          Serve(route, request, std::move(response));
-                          return Rest::Route::Result::Ok;
-                        });
+      const bool allowed = found != by_method.end();
+      const Route& route = allowed ? found->second : not_allowed;
+      const int metric =
+          allowed ? metrics_->AddRoute(std::string(name) + " " + path) : not_allowed_metric;
+      router_->addRoute(
+          method, path,
+          [this, metric, route](const Rest::Request request, Http::ResponseWriter response) {
+            Serve(metric, route, request, std::move(response));
+            return Rest::Route::Result::Ok;
+          });
     }
   }
+  const int unmatched_metric = metrics_->AddRoute("unmatched");
   const Route not_found = [](const RequestContext&, const Rest::Request&) {
     return Reply::Error(404, "not_found", "no such route");
   };
-  router_->addNotFoundHandler(
-      [this, not_found](const Rest::Request request, Http::ResponseWriter response) {
-        Serve(not_found, request, std::move(response));
-        return Rest::Route::Result::Ok;
-      });
+  router_->addNotFoundHandler([this, unmatched_metric, not_found](const Rest::Request request,
+                                                                  Http::ResponseWriter response) {
+    Serve(unmatched_metric, not_found, request, std::move(response));
+    return Rest::Route::Result::Ok;
+  });
 }
 
-void HttpServer::Serve(const Route& route, const Rest::Request& request,
+void HttpServer::Serve(int metric, const Route& route, const Rest::Request& request,
                        Http::ResponseWriter response) {
   // Every request, whatever its route, goes through here: request id, size limit, the reply,
   // X-Request-Id, keep-alive, the log line, and the in-flight count for graceful stops.
@@ -227,6 +237,7 @@ void HttpServer::Serve(const Route& route, const Rest::Request& request,
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  metrics_->ObserveRequest(metric, reply.status, ms / 1000.0);
   LogLine line(reply.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request");
   line.Str("requestId", context.request_id)
       .Str("method", Http::methodString(request.method()))

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "metrics.h"
 
 namespace Pistache {
 namespace Http {
@@ -33,7 +34,7 @@ constexpr size_t kMaxBodyBytes = 1 << 20;
 
 class HttpServer {
  public:
-  HttpServer(const Config& config, Api* api);
+  HttpServer(const Config& config, Api* api, Metrics* metrics);
   ~HttpServer();
 
   HttpServer(const HttpServer&) = delete;
@@ -58,13 +59,15 @@ class HttpServer {
   void AddRoutes();
   void Handle(const char* method, const std::string& path, Route route);
   void RegisterRoutes();
-  // Answers one request with `route`; the code every route shares.
-  void Serve(const Route& route, const Pistache::Rest::Request& request,
+  // Answers one request with `route`; the code every route shares. `metric` is the route's id
+  // in the metrics.
+  void Serve(int metric, const Route& route, const Pistache::Rest::Request& request,
              Pistache::Http::ResponseWriter response);
   void CloseListener();
 
   const Config config_;
   Api* const api_;
+  Metrics* const metrics_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
   std::unique_ptr<Pistache::Rest::Router> router_;
   std::map<std::string, std::map<std::string, Route>> routes_;  // path → method → route

@@ -1,14 +1,15 @@
 #include "janitor.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "log.h"
 
 namespace orderflow {
 
-Janitor::Janitor(DbPool* pool, std::chrono::milliseconds interval, int batch)
-    : pool_(pool), interval_(interval), batch_(batch) {}
+Janitor::Janitor(Caller call, Metrics* metrics, std::chrono::milliseconds interval, int batch)
+    : call_(std::move(call)), metrics_(metrics), interval_(interval), batch_(batch) {}
 
 Janitor::~Janitor() { Stop(); }
 
@@ -39,7 +40,7 @@ void Janitor::ResumeDue() {
   int64_t resumed = 0;
   while (true) {
     std::vector<SqlValue> row;
-    const Status status = pool_->Run(SqlCall::kResumeDue, params, &row);
+    const Status status = call_(SqlCall::kResumeDue, params, &row);
     if (!status.ok()) {
       LogLine(LogLevel::kWarn, "janitor_failed").Str("error", status.ToString());
       break;
@@ -51,7 +52,7 @@ void Janitor::ResumeDue() {
     if (stopping_) break;
   }
   if (resumed > 0) {
-    resumed_total_ += resumed;
+    metrics_->CountJanitorResumed(resumed);
     LogLine(LogLevel::kInfo, "janitor_resumed").Int("workflows", resumed);
   }
 }

@@ -4,20 +4,26 @@
 #ifndef ORDERFLOW_JANITOR_H_
 #define ORDERFLOW_JANITOR_H_
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "db_pool.h"
+#include "metrics.h"
 
 namespace orderflow {
 
 class Janitor {
  public:
-  Janitor(DbPool* pool, std::chrono::milliseconds interval, int batch);
+  // How the janitor reaches the database: Api::Call, so that its calls are retried and counted
+  // like every other.
+  using Caller =
+      std::function<Status(SqlCall, const std::vector<SqlValue>&, std::vector<SqlValue>*)>;
+
+  Janitor(Caller call, Metrics* metrics, std::chrono::milliseconds interval, int batch);
   ~Janitor();  // Stops the thread.
 
   Janitor(const Janitor&) = delete;
@@ -27,18 +33,15 @@ class Janitor {
   // Returns once the thread has finished its current call and exited.
   void Stop();
 
-  // Workflows resumed since start (for metrics).
-  int64_t resumed_total() const { return resumed_total_.load(); }
-
  private:
   void Run();
   // One round: resume_due until it returns less than a full batch.
   void ResumeDue();
 
-  DbPool* const pool_;
+  const Caller call_;
+  Metrics* const metrics_;
   const std::chrono::milliseconds interval_;
   const int batch_;
-  std::atomic<int64_t> resumed_total_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_

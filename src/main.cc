@@ -17,6 +17,7 @@
 #include "http_server.h"
 #include "janitor.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "validation.h"
 
@@ -40,7 +41,8 @@ bool Migrate(const orderflow::Config& config) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     std::vector<std::string> applied;
-    const orderflow::Status status = orderflow::ApplySchema(config.database_url, &applied);
+    const orderflow::Status status =
+        orderflow::ApplySchema(config.migration_database_url, &applied);
     if (status.ok()) {
       std::string list;
       for (const std::string& version : applied) list += (list.empty() ? "" : ",") + version;
@@ -90,16 +92,19 @@ int main(int argc, char** argv) {
                           std::chrono::milliseconds(config.db_acquire_timeout_ms),
                           config.db_prepare});
   const orderflow::RequestValidator validator;
-  orderflow::Api api(&pool, &validator);
-  orderflow::HttpServer server(config, &api);
+  orderflow::Metrics metrics;
+  orderflow::Api api(&pool, &validator, &metrics);
+  orderflow::HttpServer server(config, &api, &metrics);
   try {
     server.Start();
   } catch (const std::exception& e) {
     LogLine(LogLevel::kError, "listen_failed").Str("error", e.what()).Int("port", config.port);
     return 1;
   }
-  orderflow::Janitor janitor(&pool, std::chrono::milliseconds(config.janitor_interval_ms),
-                             config.janitor_batch);
+  orderflow::Janitor janitor(
+      [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
+             std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
+      &metrics, std::chrono::milliseconds(config.janitor_interval_ms), config.janitor_batch);
   if (config.janitor_interval_ms > 0) janitor.Start();
   LogLine(LogLevel::kInfo, "listening")
       .Int("port", server.port())

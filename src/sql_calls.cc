@@ -15,6 +15,7 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
     {SqlCall::kCancelOrder, "of_cancel_order",
      "SELECT orderflow.cancel_order($1, ($2::jsonb)->>'reason')::text"},
     {SqlCall::kResumeDue, "of_resume_due", "SELECT orderflow.resume_due($1::integer)"},
+    {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
 };
 
 }  // namespace

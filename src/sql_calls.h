@@ -9,16 +9,17 @@
 namespace orderflow {
 
 enum class SqlCall {
-  kHealth,        // () → 1
-  kCreateOrder,   // (key, body) → status, body, replayed
-  kGetOrder,      // (id) → order json or null
-  kProcessOrder,  // (body) → workflow state json
-  kGetWorkflow,   // (orderId) → workflow state json or null
-  kCancelOrder,   // (orderId, body) → workflow state json
-  kResumeDue,     // (batch) → number of workflows resumed
+  kHealth,          // () → 1
+  kCreateOrder,     // (key, body) → status, body, replayed
+  kGetOrder,        // (id) → order json or null
+  kProcessOrder,    // (body) → workflow state json
+  kGetWorkflow,     // (orderId) → workflow state json or null
+  kCancelOrder,     // (orderId, body) → workflow state json
+  kResumeDue,       // (batch) → number of workflows resumed
+  kWorkflowCounts,  // () → {"pending": n, ...}
 };
 
-constexpr size_t kSqlCallCount = 7;
+constexpr size_t kSqlCallCount = 8;
 
 struct SqlCallDef {
   SqlCall call;

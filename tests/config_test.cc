@@ -23,6 +23,8 @@ TEST(ConfigTest, DefaultsAreSizedToTheMachine) {
   ASSERT_EQ(Load({{"DATABASE_URL", "postgresql://x/y"}}, &config, 2), "");
   EXPECT_EQ(config.port, 3000);
   EXPECT_EQ(config.database_url, "postgresql://x/y");
+  EXPECT_EQ(config.migration_database_url, "postgresql://x/y")
+      << "migrations default to DATABASE_URL";
   EXPECT_EQ(config.db_pool_size, 8);
   EXPECT_EQ(config.http_threads, 8) << "one HTTP thread per pooled connection";
   EXPECT_EQ(config.janitor_interval_ms, 1000);
@@ -33,6 +35,7 @@ TEST(ConfigTest, DefaultsAreSizedToTheMachine) {
 TEST(ConfigTest, ReadsEveryVariable) {
   Config config;
   ASSERT_EQ(Load({{"DATABASE_URL", "u"},
+                  {"MIGRATION_DATABASE_URL", "owner"},
                   {"PORT", "8080"},
                   {"DB_POOL_SIZE", "3"},
                   {"HTTP_THREADS", "5"},
@@ -42,6 +45,7 @@ TEST(ConfigTest, ReadsEveryVariable) {
                  &config),
             "");
   EXPECT_EQ(config.port, 8080);
+  EXPECT_EQ(config.migration_database_url, "owner");
   EXPECT_EQ(config.db_pool_size, 3);
   EXPECT_EQ(config.http_threads, 5);
   EXPECT_EQ(config.janitor_interval_ms, 250);

@@ -1,8 +1,11 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,8 +150,14 @@ void ServerProcess::Start() {
   ASSERT_GE(fd, 0);
   log_path_ = path;
 
+  // The server runs as the least-privileged role when the run provides one; the schema is
+  // applied by the owner either way.
+  const char* const api_url = std::getenv("ORDERFLOW_TEST_API_DATABASE_URL");
   std::map<std::string, std::string> env = {
-      {"DATABASE_URL", TestDatabaseUrl()}, {"PORT", "0"}, {"LOG_LEVEL", "info"}};
+      {"DATABASE_URL", api_url != nullptr && *api_url != '\0' ? api_url : TestDatabaseUrl()},
+      {"MIGRATION_DATABASE_URL", TestDatabaseUrl()},
+      {"PORT", "0"},
+      {"LOG_LEVEL", "info"}};
   for (const auto& [name, value] : env_) env[name] = value;
 
   const pid_t pid = fork();
@@ -198,8 +207,16 @@ void ServerProcess::Kill9() {
 }
 
 int ServerProcess::Terminate(std::chrono::milliseconds timeout) {
+  SignalTerm();
+  return Wait(timeout);
+}
+
+void ServerProcess::SignalTerm() {
+  if (pid_ > 0) kill(pid_, SIGTERM);
+}
+
+int ServerProcess::Wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
@@ -295,6 +312,40 @@ bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeo
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+namespace {
+
+void RunPgScript(const std::string& command) {
+  const char* const dir = std::getenv("ORDERFLOW_TEST_PG_DIR");
+  const char* const port = std::getenv("ORDERFLOW_TEST_PG_PORT");
+  if (dir == nullptr || port == nullptr) {
+    std::fprintf(stderr, "ORDERFLOW_TEST_PG_DIR/PORT are not set (run with `make test`).\n");
+    std::abort();
+  }
+  const std::string line = std::string(ORDERFLOW_SOURCE_DIR) + "/scripts/pg.sh " + command + " '" +
+                           dir + "' " + port + " >/dev/null";
+  ASSERT_EQ(std::system(line.c_str()), 0) << line;
+}
+
+}  // namespace
+
+void StopDatabase() { RunPgScript("stop"); }
+
+void StartDatabase() { RunPgScript("start"); }
+
+int ConnectRaw(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace orderflow_test

@@ -55,6 +55,9 @@ class ServerProcess {
   void Kill9();
   // SIGTERM; returns the exit status once it ended (or -1 after `timeout`).
   int Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Sends SIGTERM without waiting; Wait() then reaps it.
+  void SignalTerm();
+  int Wait(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
 
   uint16_t port() const { return port_; }
@@ -91,6 +94,15 @@ void ResetDrills();
 
 // Polls `fn` every 50 ms until it returns true or `timeout` passes; returns its last answer.
 bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout);
+
+// Stops / starts the test's PostgreSQL cluster (ORDERFLOW_TEST_PG_DIR and ORDERFLOW_TEST_PG_PORT,
+// set by scripts/test.sh). Stopping is a fast shutdown: sessions are terminated.
+void StopDatabase();
+void StartDatabase();
+
+// A raw TCP connection to 127.0.0.1:`port`, for clients curl cannot imitate (slow writers,
+// half-sent requests). Returns the descriptor, or -1.
+int ConnectRaw(uint16_t port);
 
 }  // namespace orderflow_test
 

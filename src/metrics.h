@@ -1,0 +1,72 @@
+// Metrics: counters and histograms kept in memory, rendered in the Prometheus text format
+// (GET /metrics). Request-path updates are lock-free atomics; the rare database errors and
+// retries are counted under a mutex.
+#ifndef ORDERFLOW_METRICS_H_
+#define ORDERFLOW_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orderflow {
+
+// Values read from elsewhere at scrape time.
+struct MetricsSnapshot {
+  int pool_size = 0;
+  int pool_in_use = 0;
+  int pool_waiting = 0;
+  // Workflow counts by status from the database; nullopt when it could not be read.
+  std::optional<std::vector<std::pair<std::string, int64_t>>> workflows;
+};
+
+class Metrics {
+ public:
+  // Upper bounds of the request duration histogram, in seconds.
+  static constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                      0.1,   0.25,   0.5,   1,    2.5,   5};
+
+  Metrics();
+  ~Metrics();
+
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Registers a route label (e.g. "POST /orders") and returns its id. Not thread-safe: call
+  // before serving.
+  int AddRoute(const std::string& label);
+
+  void ObserveRequest(int route, int status, double seconds);
+  // A failed database call, counted by SQLSTATE class (its first two characters).
+  void CountDbError(const std::string& sqlstate);
+  // A database call retried by the front, counted by SQLSTATE.
+  void CountDbRetry(const std::string& sqlstate);
+  // Workflows the janitor resumed.
+  void CountJanitorResumed(int64_t workflows) { janitor_resumed_.fetch_add(workflows); }
+
+  std::string Render(const MetricsSnapshot& snapshot) const;
+
+ private:
+  struct Route {
+    std::string label;
+    std::array<std::atomic<uint64_t>, 600> by_status{};                // index: HTTP status
+    std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};  // last: above all bounds
+    std::atomic<uint64_t> count{0};
+    std::atomic<uint64_t> sum_micros{0};
+  };
+
+  std::vector<std::unique_ptr<Route>> routes_;
+  std::atomic<int64_t> janitor_resumed_{0};
+  mutable std::mutex mutex_;
+  std::map<std::string, uint64_t> db_errors_;   // by SQLSTATE class; guarded by mutex_
+  std::map<std::string, uint64_t> db_retries_;  // by SQLSTATE; guarded by mutex_
+};
+
+}  // namespace orderflow
+
+#endif  // ORDERFLOW_METRICS_H_

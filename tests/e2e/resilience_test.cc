@@ -1,0 +1,483 @@
+// End-to-end: production hardening — metrics, the front's retries of transient SQLSTATEs, a
+// PostgreSQL restart under load, kill -9 under load, a slow client, and the graceful stop.
+#include <poll.h>
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace orderflow_test {
+namespace {
+
+rapidjson::Document Parse(const std::string& text) {
+  rapidjson::Document document;
+  document.Parse(text.c_str());
+  EXPECT_FALSE(document.HasParseError()) << text;
+  return document;
+}
+
+std::string ProcessBody(const std::string& order_id) {
+  return R"({"orderId":")" + order_id + R"(","amount":5.25,"item":"widget"})";
+}
+
+const char kOrderBody[] = R"({"item":"widget","quantity":1})";
+
+// The value of one sample line of a Prometheus text page, or -1.
+double Sample(const std::string& page, const std::string& series) {
+  const std::string line = "\n" + series + " ";
+  const size_t at = page.find(line);
+  if (at == std::string::npos) return -1;
+  return std::atof(page.c_str() + at + line.size());
+}
+
+TEST(MetricsEndToEndTest, ExposesRequestsPoolJanitorAndWorkflowCounts) {
+  ServerProcess server;
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  ASSERT_EQ(server.Post("/orders", kOrderBody, {"Idempotency-Key: " + Unique("m")}).status, 201);
+  ASSERT_EQ(server.Post("/orders", "{}", {"Idempotency-Key: " + Unique("m")}).status, 400);
+  ASSERT_EQ(server.Post("/api/orders/process", ProcessBody(Unique("m"))).status, 200);
+  ASSERT_EQ(server.Get("/nowhere").status, 404);
+
+  const HttpResponse page = server.Get("/metrics");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.Header("content-type").rfind("text/plain", 0), 0U) << page.Header("content-type");
+  const std::string& text = page.body;
+  EXPECT_EQ(Sample(text, R"(orderflow_http_requests_total{route="POST /orders",status="201"})"), 1)
+      << text;
+  EXPECT_EQ(Sample(text, R"(orderflow_http_requests_total{route="POST /orders",status="400"})"), 1);
+  EXPECT_EQ(
+      Sample(text,
+             R"(orderflow_http_requests_total{route="POST /api/orders/process",status="200"})"),
+      1);
+  EXPECT_EQ(Sample(text, R"(orderflow_http_requests_total{route="unmatched",status="404"})"), 1);
+  EXPECT_EQ(Sample(text, R"(orderflow_http_request_duration_seconds_count{route="POST /orders"})"),
+            2);
+  EXPECT_EQ(
+      Sample(text,
+             R"(orderflow_http_request_duration_seconds_bucket{route="POST /orders",le="+Inf"})"),
+      2);
+  const double pool = Sample(text, "orderflow_db_pool_connections");
+  EXPECT_GE(pool, 4);
+  EXPECT_GE(Sample(text, "orderflow_db_pool_connections_in_use"), 0);
+  EXPECT_LE(Sample(text, "orderflow_db_pool_connections_in_use"), pool);
+  EXPECT_EQ(Sample(text, "orderflow_db_pool_waiting"), 0);
+  EXPECT_GE(Sample(text, "orderflow_janitor_resumed_workflows_total"), 0);
+  EXPECT_EQ(Sample(text, "orderflow_database_up"), 1);
+  for (const char* status :
+       {"pending", "charging", "reserving", "confirming", "completed", "failed", "cancelled"}) {
+    EXPECT_EQ(Sample(text, std::string("orderflow_workflows{status=\"") + status + "\"}"),
+              QueryCount("SELECT count(*) FROM orderflow.workflows WHERE status = $1", {status}))
+        << status << " is counted exactly";
+  }
+}
+
+// A trigger that raises a chosen SQLSTATE on the next `failures` order inserts: a real
+// transient error from the real database, to watch the front retry it. Attempts are counted
+// with a sequence because nextval survives the rollback that the raise causes.
+class FrontRetryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Execute(
+        "CREATE TABLE IF NOT EXISTS public.orderflow_test_faults (failures int, sqlstate text)");
+    Execute("CREATE SEQUENCE IF NOT EXISTS public.orderflow_test_attempts");
+    Fail(0, "40001");
+    Execute(
+        "CREATE OR REPLACE FUNCTION public.orderflow_test_fail() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$"
+        " DECLARE v_fault public.orderflow_test_faults;"
+        " BEGIN"
+        "   SELECT * INTO v_fault FROM public.orderflow_test_faults;"
+        "   IF nextval('public.orderflow_test_attempts') <= v_fault.failures THEN"
+        "     RAISE EXCEPTION 'injected by the test' USING ERRCODE = v_fault.sqlstate;"
+        "   END IF;"
+        "   RETURN NEW;"
+        " END $$");
+    Execute(
+        "CREATE TRIGGER orderflow_test_fail BEFORE INSERT ON orderflow.orders"
+        " FOR EACH ROW EXECUTE FUNCTION public.orderflow_test_fail()");
+    ASSERT_NO_FATAL_FAILURE(server_.Start());
+  }
+  void TearDown() override {
+    Execute("DROP TRIGGER IF EXISTS orderflow_test_fail ON orderflow.orders");
+    Execute("DROP FUNCTION IF EXISTS public.orderflow_test_fail()");
+    Execute("DROP TABLE IF EXISTS public.orderflow_test_faults");
+    Execute("DROP SEQUENCE IF EXISTS public.orderflow_test_attempts");
+  }
+  // The next `failures` inserts into orderflow.orders raise `sqlstate`.
+  static void Fail(int failures, const std::string& sqlstate) {
+    Execute("TRUNCATE public.orderflow_test_faults");
+    Execute("INSERT INTO public.orderflow_test_faults VALUES ($1::int, $2)",
+            {std::to_string(failures), sqlstate});
+    Execute("ALTER SEQUENCE public.orderflow_test_attempts RESTART");
+  }
+  ServerProcess server_;
+};
+
+TEST_F(FrontRetryTest, SerializationFailuresAndDeadlocksAreRetriedTransparently) {
+  int errors = 0;
+  for (const char* sqlstate : {"40001", "40P01"}) {
+    Fail(2, sqlstate);
+    const HttpResponse created =
+        server_.Post("/orders", kOrderBody, {"Idempotency-Key: " + Unique("retry")});
+    EXPECT_EQ(created.status, 201) << sqlstate << ": " << created.body;
+    errors += 2;
+    const std::string page = server_.Get("/metrics").body;
+    EXPECT_EQ(
+        Sample(page, std::string(R"(orderflow_db_retries_total{sqlstate=")") + sqlstate + "\"}"), 2)
+        << page;
+    EXPECT_EQ(Sample(page, R"(orderflow_db_errors_total{class="40"})"), errors);
+  }
+}
+
+TEST_F(FrontRetryTest, PersistentTransientErrorsBecome503AndConsumeNothing) {
+  Fail(1000, "40001");
+  const std::string key = Unique("retry");
+  const HttpResponse refused = server_.Post("/orders", kOrderBody, {"Idempotency-Key: " + key});
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.Header("retry-after"), "1");
+  EXPECT_STREQ(Parse(refused.body)["code"].GetString(), "unavailable");
+  EXPECT_EQ(Sample(server_.Get("/metrics").body, R"(orderflow_db_retries_total{sqlstate="40001"})"),
+            3)
+      << "three retries, then the answer";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.idempotency_keys WHERE key = $1", {key}), 0);
+  Fail(0, "40001");
+  EXPECT_EQ(server_.Post("/orders", kOrderBody, {"Idempotency-Key: " + key}).status, 201)
+      << "the key was not consumed by the failures";
+}
+
+// One request a load client sent, and what it got.
+struct Sent {
+  bool create = false;  // POST /orders (else POST /api/orders/process)
+  std::string id;       // the Idempotency-Key or the orderId
+  long status = 0;
+  std::string body;
+  std::string retry_after;
+  double seconds = 0;
+};
+
+HttpResponse SendOne(uint16_t port, const Sent& sent, long timeout_ms = 30000) {
+  HttpRequest request;
+  request.method = "POST";
+  request.timeout_ms = timeout_ms;
+  if (sent.create) {
+    request.path = "/orders";
+    request.body = kOrderBody;
+    request.headers = {"Idempotency-Key: " + sent.id};
+  } else {
+    request.path = "/api/orders/process";
+    request.body = ProcessBody(sent.id);
+  }
+  return SendHttp(port, request);
+}
+
+// A text[] literal of ids made of [A-Za-z0-9-] (all ours are).
+std::string ArrayOf(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (const std::string& id : ids) out += (out.size() > 1 ? "," : "") + id;
+  return out + "}";
+}
+
+void ExpectNothingDoubledNothingMissing(const std::vector<Sent>& log, const std::string& prefix) {
+  std::vector<std::string> keys;
+  std::vector<std::string> orders;
+  std::map<std::string, std::string> order_of_key;
+  for (const Sent& s : log) {
+    if (s.status < 200 || s.status > 299) continue;
+    if (!s.create) {
+      orders.push_back(s.id);
+      continue;
+    }
+    keys.push_back(s.id);
+    const std::string id = Parse(s.body)["id"].GetString();
+    const auto [it, first] = order_of_key.emplace(s.id, id);
+    EXPECT_EQ(it->second, id) << "two answers for key " << s.id << " name different orders";
+  }
+  // Every key that got a 2xx maps to exactly the order it was answered with.
+  EXPECT_EQ(
+      QueryCount("SELECT count(DISTINCT k.key) FROM orderflow.idempotency_keys k"
+                 " JOIN orderflow.orders o ON o.id = k.order_id WHERE k.key = ANY ($1::text[])",
+                 {ArrayOf(keys)}),
+      static_cast<long>(order_of_key.size()))
+      << "nothing that got a 2xx is missing";
+  std::string pairs = "{";
+  for (const auto& [key, id] : order_of_key)
+    pairs += (pairs.size() > 1 ? "," : "") + key + ":" + id;
+  pairs += "}";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM unnest($1::text[]) AS p (pair)"
+                       " JOIN orderflow.idempotency_keys k ON k.key = split_part(p.pair, ':', 1)"
+                       " WHERE k.order_id::text <> split_part(p.pair, ':', 2)",
+                       {pairs}),
+            0)
+      << "every key still names the order its client was given";
+  EXPECT_EQ(
+      QueryCount("SELECT count(*) FROM unnest($1::text[]) AS o (id) LEFT JOIN orderflow.workflows w"
+                 " ON w.order_id = o.id WHERE w.status IS DISTINCT FROM 'completed'",
+                 {ArrayOf(orders)}),
+      0)
+      << "every workflow that got a 200 is completed";
+  EXPECT_EQ(
+      QueryCount(
+          "SELECT count(*) FROM (SELECT order_id FROM orderflow.payments WHERE order_id LIKE $1"
+          " AND kind = 'charge' GROUP BY order_id HAVING count(*) > 1) doubled",
+          {prefix + "%"}),
+      0)
+      << "no order is charged twice";
+  EXPECT_EQ(
+      QueryCount(
+          "SELECT count(*) FROM orderflow.workflows w WHERE w.order_id LIKE $1 AND NOT EXISTS"
+          " (SELECT 1 FROM orderflow.payments p WHERE p.idempotency_key = w.order_id || ':charge')",
+          {prefix + "%"}),
+      0)
+      << "every workflow is charged";
+}
+
+TEST(OutageTest, PostgresRestartUnderLoadGives503sThenRecoversWithinFiveSeconds) {
+  ServerProcess server(
+      std::map<std::string, std::string>{{"DB_POOL_SIZE", "8"}, {"HTTP_THREADS", "8"}});
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  const uint16_t port = server.port();
+  const std::string prefix = Unique("outage");
+
+  std::mutex mutex;
+  std::vector<Sent> log;
+  std::atomic<bool> stop{false};
+  std::atomic<int> counter{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      while (!stop.load()) {
+        Sent sent;
+        sent.create = c % 2 == 0;
+        sent.id = prefix + "-" + std::to_string(counter++);
+        const auto started = std::chrono::steady_clock::now();
+        const HttpResponse response = SendOne(port, sent);
+        sent.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        sent.status = response.status;
+        sent.body = response.body;
+        sent.retry_after = response.Header("retry-after");
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          log.push_back(sent);
+        }
+        // A polite client waits a little after a 503 instead of hammering.
+        if (sent.status == 503) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_NO_FATAL_FAILURE(StopDatabase());
+  EXPECT_TRUE(
+      Eventually([&] { return server.Get("/health").status == 503; }, std::chrono::seconds(5)));
+  const HttpResponse down = server.Get("/health");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_EQ(down.body, R"({"status":"unavailable"})");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_NO_FATAL_FAILURE(StartDatabase());
+  const auto restarted = std::chrono::steady_clock::now();
+  EXPECT_TRUE(
+      Eventually([&] { return server.Get("/health").status == 200; }, std::chrono::seconds(5)))
+      << "the server recovers by itself within 5 s";
+  std::printf(
+      "recovered %.0f ms after PostgreSQL was back\n",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - restarted)
+          .count());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  stop = true;
+  for (std::thread& t : clients) t.join();
+
+  int ok = 0;
+  int unavailable = 0;
+  double slowest = 0;
+  for (const Sent& s : log) {
+    EXPECT_TRUE(s.status == 200 || s.status == 201 || s.status == 503)
+        << s.status << " " << s.body << " for " << s.id;
+    if (s.status == 503) {
+      ++unavailable;
+      EXPECT_EQ(s.retry_after, "1") << "a 503 says when to retry";
+      EXPECT_FALSE(Parse(s.body).HasMember("requestId")) << "a 503 is not an internal error";
+    } else if (s.status == 200 || s.status == 201) {
+      ++ok;
+    }
+    slowest = std::max(slowest, s.seconds);
+  }
+  std::printf("%zu requests: %d succeeded, %d got 503; slowest %.2f s\n", log.size(), ok,
+              unavailable, slowest);
+  EXPECT_GT(unavailable, 0) << "clients saw the outage";
+  EXPECT_LT(slowest, 10.0) << "no request hangs past its timeouts (connect 3 s, statement 5 s)";
+  ExpectNothingDoubledNothingMissing(log, prefix);
+
+  // The 503s were refusals, not half-done work: sending them again succeeds exactly once.
+  for (Sent& s : log) {
+    if (s.status != 503) continue;
+    const HttpResponse again = SendOne(port, s);
+    EXPECT_TRUE(again.status == 200 || again.status == 201) << again.status << " " << again.body;
+    s.status = again.status;
+    s.body = again.body;
+  }
+  ExpectNothingDoubledNothingMissing(log, prefix);
+}
+
+TEST(CrashTest, KillNineUnderLoadThenResendingEverythingDoublesAndLosesNothing) {
+  ServerProcess server(
+      std::map<std::string, std::string>{{"DB_POOL_SIZE", "16"}, {"HTTP_THREADS", "16"}});
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  const std::string prefix = Unique("kill");
+  // 100 keys and 100 order ids, each sent twice (new and repeated requests, some at once).
+  std::vector<Sent> requests;
+  for (int i = 0; i < 100; ++i) {
+    for (int copy = 0; copy < 2; ++copy) {
+      Sent create;
+      create.create = true;
+      create.id = prefix + "-key-" + std::to_string(i);
+      requests.push_back(create);
+      Sent process;
+      process.id = prefix + "-order-" + std::to_string(i);
+      requests.push_back(process);
+    }
+  }
+  std::shuffle(requests.begin(), requests.end(), std::mt19937(42));
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> answered{0};
+  const uint16_t port = server.port();
+  std::thread killer([&] {
+    Eventually([&] { return answered.load() >= 100; }, std::chrono::seconds(20));
+    server.Kill9();
+  });
+  RunConcurrently(32, [&](int) {
+    for (size_t i = next++; i < requests.size(); i = next++) {
+      const HttpResponse response = SendOne(port, requests[i], 15000);
+      requests[i].status = response.status;
+      requests[i].body = response.body;
+      if (response.status != 0) ++answered;
+    }
+  });
+  killer.join();
+  const long lost =
+      std::count_if(requests.begin(), requests.end(), [](const Sent& s) { return s.status == 0; });
+  std::printf("kill -9 after %d answers; %ld of %zu requests got none\n", answered.load(), lost,
+              requests.size());
+  EXPECT_GT(lost, 0) << "the kill landed under load";
+
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  // Re-send every request, answered or not, as a client that is unsure would.
+  for (Sent& s : requests) {
+    const HttpResponse again = SendOne(server.port(), s);
+    ASSERT_TRUE(again.status == 200 || again.status == 201) << again.status << " " << again.body;
+    if (s.status == 200 || s.status == 201) {
+      if (s.create) {
+        EXPECT_EQ(Parse(again.body)["id"], Parse(s.body)["id"])
+            << "a key keeps its order across the crash";
+      } else {
+        EXPECT_STREQ(Parse(again.body)["status"].GetString(), "completed");
+      }
+    }
+
+    s.status = again.status;
+    s.body = again.body;
+  }
+  ExpectNothingDoubledNothingMissing(requests, prefix);
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id LIKE $1 AND status "
+                       "= 'completed'",
+                       {prefix + "-order-%"}),
+            100);
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.payments WHERE order_id LIKE $1",
+                       {prefix + "-order-%"}),
+            100)
+      << "one charge per workflow, no refund";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.idempotency_keys WHERE key LIKE $1",
+                       {prefix + "-key-%"}),
+            100);
+}
+
+TEST(SlowClientTest, OneByteASecondDoesNotHoldUpOtherClients) {
+  // One HTTP thread: if reading the slow request blocked it, nobody else would be served.
+  ServerProcess server(
+      std::map<std::string, std::string>{{"HTTP_THREADS", "1"}, {"DB_POOL_SIZE", "2"}});
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  const int slow = ConnectRaw(server.port());
+  ASSERT_GE(slow, 0);
+  const std::string request =
+      "POST /orders HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+      "Idempotency-Key: " +
+      Unique("slow") + "\r\nContent-Length: 30\r\n\r\n{\"item\":\"w\",\"quantity\":1}   ";
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (size_t i = 0; i < request.size() && !done.load(); ++i) {
+      ASSERT_EQ(write(slow, &request[i], 1), 1);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the slow request is half-sent
+  for (int i = 0; i < 20; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    const HttpResponse response = server.Get("/health");
+    EXPECT_EQ(response.status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1))
+        << "request " << i << " waited behind the slow client";
+  }
+  EXPECT_EQ(server.Post("/api/orders/process", ProcessBody(Unique("beside-slow"))).status, 200);
+  done = true;
+  writer.join();
+  close(slow);
+}
+
+TEST(GracefulStopTest, InFlightRequestsFinishNewConnectionsAreRefusedExitIsZero) {
+  ServerProcess server;
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  const uint16_t port = server.port();
+  const std::string key = Unique("grace");
+
+  // Another session holds the key's claim, so the server's request waits inside the database.
+  pqxx::connection holder_connection(TestDatabaseUrl());
+  pqxx::work holder(holder_connection);
+  const pqxx::row held = holder.exec_params1(
+      "SELECT body::text FROM orderflow.create_order_idempotent($1, $2::jsonb)", key, kOrderBody);
+
+  HttpResponse in_flight;
+  std::thread client([&] {
+    HttpRequest request;
+    request.method = "POST";
+    request.path = "/orders";
+    request.body = kOrderBody;
+    request.headers = {"Idempotency-Key: " + key};
+    in_flight = SendHttp(port, request);
+  });
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return QueryCount(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'"
+                   " AND wait_event_type = 'Lock'") == 1;
+      },
+      std::chrono::seconds(5)))
+      << "the request is waiting in the database";
+
+  server.SignalTerm();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int late = ConnectRaw(port);
+  EXPECT_LT(late, 0) << "new connections are refused while stopping";
+  if (late >= 0) close(late);
+
+  holder.commit();
+  client.join();
+  EXPECT_EQ(in_flight.status, 200) << "the request in flight got its answer: " << in_flight.error;
+  EXPECT_EQ(in_flight.Header("idempotent-replayed"), "true");
+  EXPECT_EQ(Parse(in_flight.body)["id"], Parse(held[0].c_str())["id"]);
+  EXPECT_EQ(server.Wait(std::chrono::seconds(10)), 0) << "exit status 0, within the bound";
+  EXPECT_NE(server.Log().find("\"event\":\"stopped\",\"unanswered\":0"), std::string::npos)
+      << server.Log();
+}
+
+}  // namespace
+}  // namespace orderflow_test
