@@ -13,6 +13,7 @@ cd "$root"
 work=$(mktemp -d /tmp/orderflow-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {
+  scripts/pgbouncer.sh stop "$work/bouncer" >/dev/null 2>&1
   scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || scripts/pg.sh kill "$work/pg" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -43,6 +44,15 @@ echo "== GoogleTest: unit and end-to-end (ctest)"
 ORDERFLOW_TEST_DATABASE_URL=$url ORDERFLOW_TEST_API_DATABASE_URL=$api_url \
   ORDERFLOW_TEST_PG_DIR=$work/pg ORDERFLOW_TEST_PG_PORT=$port \
   ctest --test-dir "$build" --output-on-failure || failed+=(ctest)
+
+echo "== end-to-end again, through PgBouncer in transaction pooling mode"
+# Session state would break here: a transaction-mode pooler hands every statement to whichever
+# server connection is free. Named prepared statements are session state, so DB_PREPARE=0.
+bouncer_port=$(free_port $((port + 1)))
+bouncer_url=$(scripts/pgbouncer.sh start "$work/bouncer" "$bouncer_port" "$port") || exit 1
+ORDERFLOW_TEST_DATABASE_URL=$url ORDERFLOW_TEST_API_DATABASE_URL=$bouncer_url DB_PREPARE=0 \
+  ORDERFLOW_TEST_PG_DIR=$work/pg ORDERFLOW_TEST_PG_PORT=$port \
+  ctest --test-dir "$build" --output-on-failure -L e2e || failed+=(ctest-pgbouncer)
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
