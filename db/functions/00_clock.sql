@@ -3,12 +3,16 @@
 
 -- clock_now() → timestamptz: the time pinned by pin_clock in this transaction, else the wall clock.
 -- Declared STABLE so that a comparison with it can use an index: a statement sees one time.
+-- PL/pgSQL, not SQL: it cannot be inlined (it reads clock_timestamp()), and a SQL function that
+-- is not inlined is planned again in every transaction, while PL/pgSQL keeps its plan.
 CREATE OR REPLACE FUNCTION orderflow.clock_now()
 RETURNS timestamptz
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT COALESCE(NULLIF(current_setting('orderflow.pinned_now', true), '')::timestamptz,
-                    clock_timestamp())
+BEGIN
+    RETURN COALESCE(NULLIF(current_setting('orderflow.pinned_now', true), '')::timestamptz,
+                    clock_timestamp());
+END
 $$;
 COMMENT ON FUNCTION orderflow.clock_now() IS
     'The one clock orderflow reads: the time pinned by pin_clock() in this transaction, else clock_timestamp().';

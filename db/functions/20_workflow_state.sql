@@ -1,5 +1,7 @@
 -- The workflow state document (DESIGN.md §3), built in one query from a workflow row and its
 -- step rows. Reads only: no lock is taken, so replays of finished workflows never queue.
+-- _workflow_state and get_workflow are PL/pgSQL so that their plans are kept per session (a SQL
+-- function that is not inlined — these are not — is planned again on every call).
 
 -- _steps() → text[]: the workflow's steps in the order they run.
 CREATE OR REPLACE FUNCTION orderflow._steps()
@@ -35,9 +37,10 @@ COMMENT ON FUNCTION orderflow._is_finished(text) IS
 -- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
 CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
 RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT jsonb_build_object(
+BEGIN
+    RETURN jsonb_build_object(
         'orderId', p_wf.order_id,
         'status', p_wf.status,
         'amount', trim_scale(p_wf.amount),
@@ -54,7 +57,8 @@ AS $$
         'cancelReason', p_wf.cancel_reason,
         'nextRetryAt', orderflow._iso(p_wf.next_retry_at),
         'createdAt', orderflow._iso(p_wf.created_at),
-        'updatedAt', orderflow._iso(p_wf.updated_at))
+        'updatedAt', orderflow._iso(p_wf.updated_at));
+END
 $$;
 COMMENT ON FUNCTION orderflow._workflow_state(orderflow.workflows) IS
     'Internal: the state document of a workflow (DESIGN.md §3) from its row and its step rows.';
@@ -62,10 +66,18 @@ COMMENT ON FUNCTION orderflow._workflow_state(orderflow.workflows) IS
 -- get_workflow(order_id) → jsonb: the workflow's state document, or null when the order is unknown.
 CREATE OR REPLACE FUNCTION orderflow.get_workflow(p_order_id text)
 RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT orderflow._workflow_state(w) FROM orderflow.workflows w WHERE w.order_id = p_order_id
+DECLARE
+    v_wf orderflow.workflows;
+BEGIN
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN orderflow._workflow_state(v_wf);
+END
 $$;
 COMMENT ON FUNCTION orderflow.get_workflow(text) IS
     'The state document of the workflow for that order id, or null when it is unknown. Takes no lock.';

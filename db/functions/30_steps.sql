@@ -3,14 +3,18 @@
 -- Every effect carries a unique key derived from the order id: running one twice raises
 -- unique_violation instead of charging, reserving or announcing twice.
 -- Locks (taken after the caller's lock on the workflows row): inventory row of the item.
+-- The effects are PL/pgSQL rather than SQL functions: PL/pgSQL keeps its plans for the session,
+-- a SQL function called from PL/pgSQL is planned again on every call.
 
 -- _charge(workflow) → void: writes the order's charge into the payments ledger.
 CREATE OR REPLACE FUNCTION orderflow._charge(p_wf orderflow.workflows)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+BEGIN
     INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
-    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', orderflow.clock_now())
+    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', orderflow.clock_now());
+END
 $$;
 COMMENT ON FUNCTION orderflow._charge(orderflow.workflows) IS
     'Internal (charge step): one ledger row, kind charge, key <orderId>:charge (unique).';

@@ -9,14 +9,16 @@
 -- Unrelated orders share no lock except 3 during drills and 4 when they order the same
 -- tracked item. cancel_order and resume_due take the same locks in the same order.
 
--- _create_workflow(order_id, amount, item) → void: inserts the workflow and its step rows unless
--- the order exists; a concurrent creator of the same order id waits here for the first one.
--- OF409 when the order id belonged to a workflow that prune() removed: its ledger rows remain,
--- so the id can never be charged again.
+-- _create_workflow(order_id, amount, item) → workflow: inserts the workflow and its step rows
+-- and returns the new row, or a row of nulls when the order exists (a concurrent creator of the
+-- same order id waits here for the first one to commit). OF409 when the order id belonged to a
+-- workflow that prune() removed: its ledger rows remain, so the id can never be charged again.
 CREATE OR REPLACE FUNCTION orderflow._create_workflow(p_order_id text, p_amount numeric, p_item text)
-RETURNS void
+RETURNS orderflow.workflows
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    v_wf orderflow.workflows;
 BEGIN
     IF EXISTS (SELECT 1 FROM orderflow.payments WHERE idempotency_key = p_order_id || ':charge')
        AND NOT EXISTS (SELECT 1 FROM orderflow.workflows WHERE order_id = p_order_id) THEN
@@ -29,14 +31,17 @@ BEGIN
         SELECT p_order_id, p_amount, p_item, 'pending', t.now, t.now, t.now
           FROM (SELECT orderflow.clock_now() AS now) t
         ON CONFLICT (order_id) DO NOTHING
-        RETURNING order_id)
-    INSERT INTO orderflow.workflow_steps (order_id, step)
-    SELECT c.order_id, s.step FROM created c CROSS JOIN unnest(orderflow._steps()) AS s (step);
+        RETURNING *),
+    steps AS (
+        INSERT INTO orderflow.workflow_steps (order_id, step)
+        SELECT c.order_id, s.step FROM created c CROSS JOIN unnest(orderflow._steps()) AS s (step))
+    SELECT * INTO v_wf FROM created;
+    RETURN v_wf;
 END
 $$;
 COMMENT ON FUNCTION orderflow._create_workflow(text, numeric, text) IS
-    'Internal: creates a pending workflow with its step rows unless the order id exists; OF409 for '
-    'the id of a pruned workflow.';
+    'Internal: creates a pending workflow with its step rows and returns it (nulls when the order id '
+    'exists); OF409 for the id of a pruned workflow.';
 
 -- _check_same_order(workflow, amount, item) → void: OF409 when a given amount or item differs from the stored one.
 CREATE OR REPLACE FUNCTION orderflow._check_same_order(p_wf orderflow.workflows, p_amount numeric, p_item text)
@@ -55,24 +60,27 @@ $$;
 COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text) IS
     'Internal: raises OF409 when a given amount or item differs from the workflow''s.';
 
--- _run_steps(workflow) → void: runs the steps not yet completed, in order, each in its own
--- exception block with its checkpoint; the caller holds the workflows row lock. A failing step
--- is handed to _step_failed, which schedules a retry or fails and compensates the workflow.
+-- _run_steps(workflow) → workflow: runs the steps not yet completed, in order, each in its own
+-- exception block with its checkpoint, and returns the workflow row as it is afterwards; the
+-- caller holds the workflows row lock. A failing step is handed to _step_failed, which
+-- schedules a retry or fails and compensates the workflow.
 CREATE OR REPLACE FUNCTION orderflow._run_steps(p_wf orderflow.workflows)
-RETURNS void
+RETURNS orderflow.workflows
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+    v_done    text[];
     v_step    text;
     v_fault   boolean;
     v_started timestamptz;
     v_state   text;
     v_message text;
+    v_wf      orderflow.workflows;
 BEGIN
+    SELECT COALESCE(array_agg(step), '{}') INTO v_done FROM orderflow.workflow_steps
+     WHERE order_id = p_wf.order_id AND completed_at IS NOT NULL;
     FOREACH v_step IN ARRAY orderflow._steps() LOOP
-        CONTINUE WHEN EXISTS (SELECT 1 FROM orderflow.workflow_steps
-                               WHERE order_id = p_wf.order_id AND step = v_step
-                                 AND completed_at IS NOT NULL);
+        CONTINUE WHEN v_step = ANY (v_done);
         -- Taken outside the step's block, so that the fault is used up even though the
         -- step's subtransaction rolls back.
         v_fault := orderflow._take_fault(v_step);
@@ -95,22 +103,23 @@ BEGIN
         EXCEPTION WHEN query_canceled OR OTHERS THEN
             -- The effect and its checkpoint are gone; the steps before this one stay done.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
-            PERFORM orderflow._step_failed(p_wf, v_step, v_state, v_message,
-                                           1000 * extract(epoch FROM clock_timestamp() - v_started));
-            RETURN;
+            RETURN orderflow._step_failed(p_wf, v_step, v_state, v_message,
+                                          1000 * extract(epoch FROM clock_timestamp() - v_started));
         END;
     END LOOP;
 
     UPDATE orderflow.workflows
        SET status = 'completed', error = NULL, next_retry_at = NULL,
            updated_at = orderflow.clock_now(), finished_at = orderflow.clock_now()
-     WHERE order_id = p_wf.order_id;
+     WHERE order_id = p_wf.order_id
+    RETURNING * INTO v_wf;
     PERFORM orderflow._count_finished('completed', 1);
+    RETURN v_wf;
 END
 $$;
 COMMENT ON FUNCTION orderflow._run_steps(orderflow.workflows) IS
     'Internal: runs the workflow''s unfinished steps in order, each effect with its checkpoint in one '
-    'subtransaction; a failing step goes to _step_failed. Caller holds the workflows row lock.';
+    'subtransaction; a failing step goes to _step_failed. Returns the row after. Caller holds the lock.';
 
 -- _is_transient(sqlstate) → boolean: serialization failure, deadlock, lock timeout, statement
 -- timeout and injected transient faults are worth retrying; everything else is permanent.
@@ -140,21 +149,26 @@ COMMENT ON FUNCTION orderflow._backoff_ms(orderflow.retry_policies, integer) IS
 -- false = permanent, null = none injected.
 CREATE OR REPLACE FUNCTION orderflow._take_fault(p_step text)
 RETURNS boolean
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    v_transient boolean;
+BEGIN
     UPDATE orderflow.faults SET remaining = remaining - 1
      WHERE step = p_step AND remaining > 0
-    RETURNING transient
+    RETURNING transient INTO v_transient;
+    RETURN v_transient;
+END
 $$;
 COMMENT ON FUNCTION orderflow._take_fault(text) IS
     'Internal: uses up one injected fault of the step: true transient, false permanent, null none.';
 
--- _step_failed(workflow, step, sqlstate, message, ms) → void: records the failed attempt; a
+-- _step_failed(workflow, step, sqlstate, message, ms) → workflow: records the failed attempt; a
 -- transient failure with attempts left schedules a retry (status stays on the step), anything
--- else fails the workflow and compensates its completed steps.
+-- else fails the workflow and compensates its completed steps. Returns the workflow row after.
 CREATE OR REPLACE FUNCTION orderflow._step_failed(p_wf orderflow.workflows, p_step text,
                                                   p_sqlstate text, p_message text, p_ms double precision)
-RETURNS void
+RETURNS orderflow.workflows
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -162,6 +176,7 @@ DECLARE
     v_transient boolean := orderflow._is_transient(p_sqlstate);
     v_attempts  integer;
     v_policy    orderflow.retry_policies;
+    v_wf        orderflow.workflows;
 BEGIN
     UPDATE orderflow.workflow_steps
        SET attempts = attempts + 1, last_error = p_message, last_sqlstate = p_sqlstate,
@@ -175,8 +190,9 @@ BEGIN
            SET status = orderflow._running_status(p_step),
                next_retry_at = v_now + orderflow._backoff_ms(v_policy, v_attempts) * interval '1 millisecond',
                updated_at = v_now
-         WHERE order_id = p_wf.order_id;
-        RETURN;
+         WHERE order_id = p_wf.order_id
+        RETURNING * INTO v_wf;
+        RETURN v_wf;
     END IF;
 
     UPDATE orderflow.workflow_steps SET failed_at = v_now
@@ -188,13 +204,15 @@ BEGIN
                         THEN format('%s failed after %s attempts: %s', p_step, v_attempts, p_message)
                         ELSE format('%s failed: %s', p_step, p_message) END,
            next_retry_at = NULL, updated_at = v_now, finished_at = v_now
-     WHERE order_id = p_wf.order_id;
+     WHERE order_id = p_wf.order_id
+    RETURNING * INTO v_wf;
     PERFORM orderflow._count_finished('failed', 1);
+    RETURN v_wf;
 END
 $$;
 COMMENT ON FUNCTION orderflow._step_failed(orderflow.workflows, text, text, text, double precision) IS
     'Internal: records a failed attempt; retries transient failures per retry_policies, else fails '
-    'the workflow and compensates its completed steps in reverse order.';
+    'the workflow and compensates its completed steps in reverse order. Returns the row after.';
 
 -- process_order(order_id, amount, item) → jsonb: starts or resumes the order's workflow and returns
 -- its state. amount and item may be omitted for a known order. 22023 bad arguments, OF409 mismatch.
@@ -228,16 +246,18 @@ BEGIN
                 CASE WHEN p_amount IS NULL THEN 'amount' ELSE 'item' END
                 USING ERRCODE = '22023';
         END IF;
-        PERFORM orderflow._create_workflow(p_order_id, p_amount, p_item);
+        -- The row we insert is ours (locked) until we commit.
+        v_wf := orderflow._create_workflow(p_order_id, p_amount, p_item);
     END IF;
 
-    -- Write path: lock this order's row. Whoever held it before us has committed, so the row
-    -- and its steps are read as they are now.
-    SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
-    PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+    -- Write path: lock this order's row unless we created it. Whoever held it before us has
+    -- committed, so the row and its steps are read as they are now.
+    IF v_wf.order_id IS NULL THEN
+        SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+    END IF;
     IF NOT orderflow._is_finished(v_wf.status) THEN
-        PERFORM orderflow._run_steps(v_wf);
-        SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+        v_wf := orderflow._run_steps(v_wf);
     END IF;
     RETURN orderflow._workflow_state(v_wf);
 END

@@ -7,12 +7,14 @@
 -- _refund(workflow) → void: writes the refund of the order's charge into the ledger.
 CREATE OR REPLACE FUNCTION orderflow._refund(p_wf orderflow.workflows)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+BEGIN
     INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
     SELECT p.order_id, 'refund', p.amount, p.order_id || ':refund', orderflow.clock_now()
       FROM orderflow.payments p
-     WHERE p.idempotency_key = p_wf.order_id || ':charge'
+     WHERE p.idempotency_key = p_wf.order_id || ':charge';
+END
 $$;
 COMMENT ON FUNCTION orderflow._refund(orderflow.workflows) IS
     'Internal (undo charge): one ledger row, kind refund, for the charged amount, key <orderId>:refund (unique).';

@@ -3,11 +3,13 @@
 -- _count_finished(status, delta) → void: adds delta to the count of finished workflows in status.
 CREATE OR REPLACE FUNCTION orderflow._count_finished(p_status text, p_delta bigint)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+BEGIN
     INSERT INTO orderflow.finished_counts AS c (status, stripe, n)
     VALUES (p_status, pg_backend_pid() % 64, p_delta)
-    ON CONFLICT (status, stripe) DO UPDATE SET n = c.n + EXCLUDED.n
+    ON CONFLICT (status, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
+END
 $$;
 COMMENT ON FUNCTION orderflow._count_finished(text, bigint) IS
     'Internal: adds p_delta to the striped count of finished workflows in p_status.';
