@@ -5,13 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 
 namespace orderflow {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
-std::atomic<int> g_fd{STDOUT_FILENO};
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -27,17 +27,25 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
-// The current time as 2026-11-22T06:43:05.123Z.
+// The current time as 2026-11-22T06:43:05.123Z. The part up to the seconds is formatted once per
+// second per thread: strftime was a visible share of a request's instructions under callgrind.
 std::string NowIso() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   const auto millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached_text[24];
+  thread_local size_t cached_length = 0;
+  if (seconds != cached_second) {
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    cached_length = std::strftime(cached_text, sizeof(cached_text), "%Y-%m-%dT%H:%M:%S", &utc);
+    cached_second = seconds;
+  }
   char text[32];
-  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(text + n, sizeof(text) - n, ".%03dZ", static_cast<int>(millis));
+  std::memcpy(text, cached_text, cached_length);
+  std::snprintf(text + cached_length, sizeof(text) - cached_length, ".%03dZ", static_cast<int>(millis));
   return text;
 }
 
@@ -46,8 +54,6 @@ std::string NowIso() {
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
-
-void SetLogFd(int fd) { g_fd = fd; }
 
 LogLine::LogLine(LogLevel level, const char* event)
     : enabled_(LogEnabled(level)), writer_(buffer_) {
@@ -68,7 +74,7 @@ LogLine::~LogLine() {
   line.push_back('\n');
   // One write per line: concurrent lines do not interleave. A short write to a full pipe is
   // not worth retrying for a log line.
-  const ssize_t ignored = ::write(g_fd.load(), line.data(), line.size());
+  const ssize_t ignored = ::write(STDOUT_FILENO, line.data(), line.size());
   (void)ignored;
 }
 

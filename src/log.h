@@ -19,9 +19,6 @@ namespace orderflow {
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 
-// Redirects log lines to a file descriptor (tests); the default is stdout.
-void SetLogFd(int fd);
-
 class LogLine {
  public:
   LogLine(LogLevel level, const char* event);
