@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """bench/report.py: turns the measurements of bench/run.sh into bench/RESULTS.md.
 
-    report.py META.tsv RESULTS.jsonl RESULTS.md   write the report and print it
-    report.py --line JSON                         one progress line for one measurement
+    report.py RESULTS.jsonl RESULTS.md   write the report and print it
+    report.py --meta META.tsv            the first line of RESULTS.jsonl: the run's facts as JSON
+    report.py --line JSON                one progress line for one measurement
+
+RESULTS.jsonl holds everything the report needs: its first line {"meta": {...}} (date,
+machine, command, commit, server settings), then one line per measurement.
 
 Every verdict in the "Targets" section is computed here from the numbers in RESULTS.jsonl, so
 the report can be regenerated (and checked) from the raw data. Python's standard library only.
@@ -92,6 +96,34 @@ def scenario_table(rows):
                    f"| {r['wrk']['p50_ms']:.2f} | {r['wrk']['p99_ms']:.2f} | {front_errors(r)} "
                    f"| {fmt_n(r['pgbench']['tps'])} | {pg_errors(r)} | {ratio(r):.2f} "
                    f"| {rss_mib(r):.1f} |")
+    return out
+
+
+def summary_table(rows):
+    """One row per scenario and connection count: the empty database, and how the largest
+    history compares with it. README quotes this table."""
+    sizes = sorted({r["history"] for r in rows})
+    base, big = sizes[0], sizes[-1]
+    by = {(r["history"], r["scenario"], r["concurrency"]): r for r in rows}
+    head = (f"| scenario | connections | front req/s | p50 ms | p99 ms | pgbench tps "
+            f"| front/pgbench |")
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    if big != base:
+        head += f" front req/s at {fmt_history(big)} of history |"
+        rule += " ---: |"
+    out = [head, rule]
+    for s in SCENARIOS:
+        for c in sorted({r["concurrency"] for r in rows}):
+            r = by.get((base, s, c))
+            if r is None:
+                continue
+            line = (f"| {s} | {c} | {fmt_n(front_rps(r))} | {r['wrk']['p50_ms']:.1f} "
+                    f"| {r['wrk']['p99_ms']:.1f} | {fmt_n(r['pgbench']['tps'])} | {ratio(r):.2f} |")
+            if big != base:
+                b = by.get((big, s, c))
+                line += (f" {fmt_n(front_rps(b))} ({front_rps(b) / front_rps(r):.0%}) |"
+                         if b else " — |")
+            out.append(line)
     return out
 
 
@@ -207,12 +239,21 @@ def report(meta, rows):
         f"- PostgreSQL {meta['postgres']}, {meta['wrk']}; server {meta['build']}, "
         f"{meta['server']}",
         "",
+    ]
+    busiest = max(float(meta[k].split()[0]) for k in ("loadavg_start", "loadavg_end"))
+    if busiest > int(meta["cores"]):
+        out += [f"**Noisy:** the load average reached {busiest:.1f} on {meta['cores']} cores, so other "
+                "work shared the machine during this run; wrk and pgbench ran at different "
+                "moments, so their ratio is noisy too. Re-measure on a quiet machine before "
+                "reading much into these numbers.", ""]
+    out += [
         "How to read it: for each history size (finished workflows and orders already in the",
         "tables) and connection count, wrk runs against the server, then pgbench calls the same",
         "SQL statement with the same arguments, with as many clients, on the same database",
         "(`pgbench -M prepared -j 2`); front/pgbench is the front's share of that ceiling. wrk",
         "runs with 2 threads on the same machine as the server and PostgreSQL. Latencies are",
-        "wrk's. \"front errors\" counts every answer with another status than the scenario",
+        "wrk's. Each history size starts from a fresh database; every wrk and pgbench run "
+        "starts after a CHECKPOINT. \"front errors\" counts every answer with another status than the scenario",
         "expects (or a workflow that is not completed) and every socket error or timeout.",
         "Server peak RSS is VmHWM of the server process "
         + ("during that wrk run (reset before each run through /proc/<pid>/clear_refs)."
@@ -220,6 +261,12 @@ def report(meta, rows):
            "since the server started for that history size (the reset was refused)."),
         "",
     ]
+    sizes = sorted({r["history"] for r in rows})
+    out += [f"## Summary (history {fmt_history(sizes[0])})", ""] + summary_table(rows) + [
+        "", f"Server peak RSS over all runs: {max(rss_mib(r) for r in rows):.1f} MiB. "
+        "Errors over all runs: "
+        f"{sum(front_errors(r) for r in rows)} (front), {sum(pg_errors(r) for r in rows)} (pgbench).",
+        ""]
     for s, title in SCENARIOS.items():
         mine = sorted((r for r in rows if r["scenario"] == s),
                       key=lambda r: (r["history"], r["concurrency"]))
@@ -240,18 +287,23 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "--line":
         print(progress_line(json.loads(argv[2])), flush=True)
         return 0
-    if len(argv) != 4:
+    if len(argv) == 3 and argv[1] == "--meta":
+        with open(argv[2]) as f:
+            meta = dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
+        print(json.dumps({"meta": meta}))
+        return 0
+    if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     with open(argv[1]) as f:
-        meta = dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
-    with open(argv[2]) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    if not rows:
-        print("report.py: no measurements", file=sys.stderr)
+        lines = [json.loads(line) for line in f if line.strip()]
+    meta = next((line["meta"] for line in lines if "meta" in line), None)
+    rows = [line for line in lines if "meta" not in line]
+    if meta is None or not rows:
+        print(f"report.py: {argv[1]} has no meta line or no measurements", file=sys.stderr)
         return 1
     text = report(meta, rows)
-    with open(argv[3], "w") as f:
+    with open(argv[2], "w") as f:
         f.write(text)
     print(text)
     return 0

@@ -6,7 +6,8 @@
 # schema, the history (bench/history.sql), one server; then for each scenario and concurrency,
 # wrk against the server and pgbench calling the same SQL statement with the same arguments at
 # the same concurrency on the same database: the ceiling the front is measured against. The
-# results go to bench/RESULTS.md (and RESULTS.jsonl beside it) through bench/report.py.
+# results go to bench/RESULTS.jsonl (the raw numbers) and bench/RESULTS.md (the report, made
+# from RESULTS.jsonl alone by bench/report.py, so it can be regenerated).
 #
 # Knobs (environment):
 #   BENCH_DURATION     seconds per wrk run and per pgbench run      (10)
@@ -65,8 +66,22 @@ stop_server() {
   server_pid=
 }
 
-# Nothing is left running, whatever happens: the server, then the cluster, then the files.
+# Runs a long command (wrk, pgbench, the history load) in the background and waits for it: a
+# signal then reaches our trap at once, not when the command ends, and cleanup stops it.
+child_pid=
+run_child() {
+  local rc=0
+  "$@" &
+  child_pid=$!
+  wait "$child_pid" || rc=$?
+  child_pid=
+  return "$rc"
+}
+
+# Nothing is left running, whatever happens: the command in flight, the server, the cluster,
+# then the files.
 cleanup() {
+  if [ -n "$child_pid" ]; then kill "$child_pid" 2>/dev/null || true; wait "$child_pid" 2>/dev/null || true; fi
   stop_server
   scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || scripts/pg.sh kill "$work/pg" >/dev/null 2>&1
   rm -rf "$work"
@@ -93,7 +108,7 @@ fresh_database() {
 
 load_history() {
   local n=$1 started=$SECONDS
-  psql_q -v n="$n" -f bench/history.sql "$db_url" >/dev/null
+  run_child psql -X -q -v ON_ERROR_STOP=1 -v n="$n" -f bench/history.sql "$db_url" >/dev/null
   echo "bench: history of $n workflows and orders loaded in $((SECONDS - started)) s"
 }
 
@@ -160,7 +175,7 @@ run_wrk() {
   BENCH_SCENARIO=$scenario BENCH_RUN=$run_number BENCH_ORDER_BODY=$order_body \
     BENCH_WF_HEAD=$wf_head BENCH_WF_TAIL=$wf_tail BENCH_COMPLETED_ID=$completed_id \
     BENCH_COMPLETED_BODY=$completed_body BENCH_REPLAY_KEY=$replay_key \
-    wrk -t "$threads" -c "$c" -d "${duration}s" -s bench/wrk.lua "http://127.0.0.1:$http_port" \
+    run_child wrk -t "$threads" -c "$c" -d "${duration}s" -s bench/wrk.lua "http://127.0.0.1:$http_port" \
     >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
   wrk_json=$(sed -n 's/^BENCH_WRK //p' "$out")
   [ -n "$wrk_json" ] || { cat "$out" >&2; die "wrk printed no summary"; }
@@ -173,7 +188,7 @@ run_pgbench() {
   local scenario=$1 c=$2 out=$work/pgbench.out threads=$(( $2 < 2 ? $2 : 2 ))
   next_run
   psql_q "$db_url" -c CHECKPOINT
-  pgbench -n -M prepared -c "$c" -j "$threads" -T "$duration" -f "bench/pgbench/$scenario.sql" \
+  run_child pgbench -n -M prepared -c "$c" -j "$threads" -T "$duration" -f "bench/pgbench/$scenario.sql" \
     -D run="$run_number" -D i=0 -D order_body="$order_body" -D wf_head="$wf_head" \
     -D wf_tail="$wf_tail" -D completed_id="$completed_id" -D completed_body="$completed_body" \
     -D replay_key="$replay_key" "$db_url" >"$out" 2>&1 || true
@@ -265,8 +280,8 @@ main() {
   : >"$work/results.jsonl"
   for n in $history; do bench_history_size "$n"; done
   write_meta
-  cp "$work/results.jsonl" "$results_jsonl"
-  python3 bench/report.py "$work/meta.tsv" "$results_jsonl" "$results_md"
+  { python3 bench/report.py --meta "$work/meta.tsv"; cat "$work/results.jsonl"; } >"$results_jsonl"
+  python3 bench/report.py "$results_jsonl" "$results_md"
   echo "bench: written $results_md and $results_jsonl"
 }
 
