@@ -236,8 +236,9 @@ def report(meta, rows):
         f"- commit: {meta['commit']}",
         f"- machine: {meta['cores']} cores ({meta['cpu']}), {mem_gib:.1f} GiB memory; load average "
         f"{meta['loadavg_start']} at the start, {meta['loadavg_end']} at the end",
-        f"- PostgreSQL {meta['postgres']}, {meta['wrk']}; server {meta['build']}, "
-        f"{meta['server']}",
+        f"- PostgreSQL {meta['postgres']} (scripts/pg.sh's private cluster: "
+        f"{meta.get('pg_settings', 'settings not recorded')}), {meta['wrk']}",
+        f"- server {meta['build']}, {meta['server']}",
         "",
     ]
     busiest = max(float(meta[k].split()[0]) for k in ("loadavg_start", "loadavg_end"))

@@ -230,7 +230,9 @@ server_settings() {
 write_meta() {
   local commit dirty=""
   commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  git diff --quiet HEAD -- 2>/dev/null || dirty=" plus uncommitted changes"
+  # The results of an earlier run do not make the code measured here any different.
+  git diff --quiet HEAD -- . ':!bench/RESULTS.md' ':!bench/RESULTS.jsonl' 2>/dev/null ||
+    dirty=" plus uncommitted changes"
   {
     printf 'date\t%s\n' "$started_at"
     printf 'finished\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)"
@@ -242,6 +244,10 @@ write_meta() {
     printf 'loadavg_start\t%s\n' "$loadavg_start"
     printf 'loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'postgres\t%s\n' "$(psql -X -Atq "$db_url" -c 'SHOW server_version')"
+    printf 'pg_settings\t%s\n' "$(psql -X -Atq "$db_url" -c "
+      SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings
+       WHERE name IN ('shared_buffers', 'max_connections', 'fsync', 'synchronous_commit',
+                      'max_wal_size', 'checkpoint_timeout')")"
     printf 'wrk\t%s\n' "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
     printf 'server\t%s\n' "$(server_settings "$work/server-first.log") LOG_LEVEL=${LOG_LEVEL:-info}"
     printf 'build\t%s\n' "$build (CMAKE_BUILD_TYPE=Release)"
