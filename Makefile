@@ -9,7 +9,7 @@ PORT       ?= 3000
 PG_PORT    ?= 55432
 JOBS       ?= $(shell nproc)
 
-.PHONY: deps build run test db-start db-stop psql clean format
+.PHONY: deps build run test bench db-start db-stop psql clean format
 
 deps:
 	@scripts/deps.sh
@@ -32,6 +32,15 @@ run: build
 # Every test on a throwaway cluster; nothing is left running afterwards.
 test: build
 	@scripts/test.sh $(BUILD_DIR)
+
+# The benchmark (bench/run.sh; knobs BENCH_DURATION, BENCH_CONCURRENCY, BENCH_HISTORY,
+# BENCH_SCENARIOS): a Release build in its own directory, wrk, and a throwaway cluster.
+BENCH_BUILD_DIR ?= build-release
+bench:
+	@scripts/deps.sh wrk
+	@cmake -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target orderflow
+	@bench/run.sh $(BENCH_BUILD_DIR)
 
 # The private cluster of `make run`, for psql sessions.
 db-start: deps
