@@ -1,11 +1,13 @@
-// Janitor: a thread that calls orderflow.resume_due every JANITOR_INTERVAL_MS, so workflows
-// waiting for a retry heal without any client calling again. The claiming (FOR UPDATE SKIP
-// LOCKED) is in SQL, so any number of servers can run a janitor at once.
+// Janitor: a thread that, every JANITOR_INTERVAL_MS, calls orderflow.resume_due, so workflows
+// waiting for a retry heal without any client calling again, and orderflow.publish_outbox, which
+// sends the NOTIFYs of committed outbox events. The claiming (FOR UPDATE SKIP LOCKED) is in
+// SQL, so any number of servers can run a janitor at once.
 #ifndef ORDERFLOW_JANITOR_H_
 #define ORDERFLOW_JANITOR_H_
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -34,9 +36,13 @@ class Janitor {
   void Stop();
 
  private:
+  // Outbox events published per call.
+  static constexpr int kOutboxBatch = 500;
+
   void Run();
-  // One round: resume_due until it returns less than a full batch.
-  void ResumeDue();
+  // Calls `call` (resume_due or publish_outbox) until it returns less than a full batch; returns
+  // the total it reported.
+  int64_t Drain(SqlCall call, int batch);
 
   const Caller call_;
   Metrics* const metrics_;

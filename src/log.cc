@@ -45,7 +45,8 @@ std::string NowIso() {
   }
   char text[32];
   std::memcpy(text, cached_text, cached_length);
-  std::snprintf(text + cached_length, sizeof(text) - cached_length, ".%03dZ", static_cast<int>(millis));
+  std::snprintf(text + cached_length, sizeof(text) - cached_length, ".%03dZ",
+                static_cast<int>(millis));
   return text;
 }
 

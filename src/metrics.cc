@@ -126,7 +126,10 @@ std::string Metrics::Render(const MetricsSnapshot& snapshot) const {
   out << "# HELP orderflow_janitor_resumed_workflows_total Workflows resumed by this server's "
          "janitor.\n"
          "# TYPE orderflow_janitor_resumed_workflows_total counter\n"
-      << "orderflow_janitor_resumed_workflows_total " << janitor_resumed_.load() << "\n";
+      << "orderflow_janitor_resumed_workflows_total " << janitor_resumed_.load() << "\n"
+      << "# HELP orderflow_outbox_published_events_total Outbox events this server NOTIFYed.\n"
+         "# TYPE orderflow_outbox_published_events_total counter\n"
+      << "orderflow_outbox_published_events_total " << outbox_published_.load() << "\n";
 
   out << "# HELP orderflow_database_up 1 when the database answered this scrape.\n"
          "# TYPE orderflow_database_up gauge\n"

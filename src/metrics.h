@@ -46,8 +46,9 @@ class Metrics {
   void CountDbError(const std::string& sqlstate);
   // A database call retried by the front, counted by SQLSTATE.
   void CountDbRetry(const std::string& sqlstate);
-  // Workflows the janitor resumed.
+  // Workflows the janitor resumed, outbox events it published.
   void CountJanitorResumed(int64_t workflows) { janitor_resumed_.fetch_add(workflows); }
+  void CountOutboxPublished(int64_t events) { outbox_published_.fetch_add(events); }
 
   std::string Render(const MetricsSnapshot& snapshot) const;
 
@@ -62,6 +63,7 @@ class Metrics {
 
   std::vector<std::unique_ptr<Route>> routes_;
   std::atomic<int64_t> janitor_resumed_{0};
+  std::atomic<int64_t> outbox_published_{0};
   mutable std::mutex mutex_;
   std::map<std::string, uint64_t> db_errors_;   // by SQLSTATE class; guarded by mutex_
   std::map<std::string, uint64_t> db_retries_;  // by SQLSTATE; guarded by mutex_

@@ -16,6 +16,7 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "SELECT orderflow.cancel_order($1, ($2::jsonb)->>'reason')::text"},
     {SqlCall::kResumeDue, "of_resume_due", "SELECT orderflow.resume_due($1::integer)"},
     {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
+    {SqlCall::kPublishOutbox, "of_publish_outbox", "SELECT orderflow.publish_outbox($1::integer)"},
 };
 
 }  // namespace

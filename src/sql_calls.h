@@ -17,9 +17,10 @@ enum class SqlCall {
   kCancelOrder,     // (orderId, body) → workflow state json
   kResumeDue,       // (batch) → number of workflows resumed
   kWorkflowCounts,  // () → {"pending": n, ...}
+  kPublishOutbox,   // (batch) → number of events NOTIFYed
 };
 
-constexpr size_t kSqlCallCount = 8;
+constexpr size_t kSqlCallCount = 9;
 
 struct SqlCallDef {
   SqlCall call;

@@ -45,7 +45,8 @@ COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows) IS
     'Internal (reserve step): takes one unit of a tracked item, raises OFS01 out_of_stock when none '
     'is left; untracked items always succeed. One reservation row per order.';
 
--- _confirm(workflow) → void: writes the order.confirmed event to the outbox and NOTIFYs it.
+-- _confirm(workflow) → void: writes the order.confirmed event to the outbox (publish_outbox
+-- sends its NOTIFY after the commit).
 CREATE OR REPLACE FUNCTION orderflow._confirm(p_wf orderflow.workflows)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -57,25 +58,24 @@ $$;
 COMMENT ON FUNCTION orderflow._confirm(orderflow.workflows) IS
     'Internal (confirm step): the order.confirmed outbox event, key <orderId>:confirm.';
 
--- _emit(workflow, key_suffix, event_type) → bigint: one outbox event keyed <orderId>:<suffix>, sent with NOTIFY.
+-- _emit(workflow, key_suffix, event_type) → bigint: one outbox event keyed <orderId>:<suffix>.
+-- No NOTIFY here: it would serialise every workflow's commit (006_outbox_relay.sql); the relay
+-- publish_outbox() sends it once the event is committed.
 CREATE OR REPLACE FUNCTION orderflow._emit(p_wf orderflow.workflows, p_suffix text, p_type text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_id  bigint;
-    v_key text := p_wf.order_id || ':' || p_suffix;
+    v_id bigint;
 BEGIN
     INSERT INTO orderflow.outbox (event_key, order_id, event_type, payload, created_at)
-    VALUES (v_key, p_wf.order_id, p_type,
+    VALUES (p_wf.order_id || ':' || p_suffix, p_wf.order_id, p_type,
             jsonb_build_object('orderId', p_wf.order_id, 'amount', trim_scale(p_wf.amount),
                                'item', p_wf.item),
             orderflow.clock_now())
     RETURNING id INTO v_id;
-    PERFORM pg_notify('orderflow_events',
-                      jsonb_build_object('id', v_id, 'key', v_key, 'type', p_type)::text);
     RETURN v_id;
 END
 $$;
 COMMENT ON FUNCTION orderflow._emit(orderflow.workflows, text, text) IS
-    'Internal: writes one outbox event keyed <orderId>:<suffix> and NOTIFYs orderflow_events at commit.';
+    'Internal: writes one outbox event keyed <orderId>:<suffix>; publish_outbox() NOTIFYs it after commit.';

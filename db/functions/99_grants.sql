@@ -11,5 +11,6 @@ GRANT EXECUTE ON FUNCTION
     orderflow.get_order(text),
     orderflow.cancel_order(text, text),
     orderflow.resume_due(integer),
+    orderflow.publish_outbox(integer),
     orderflow.workflow_counts()
 TO orderflow_api;

@@ -1,7 +1,7 @@
 -- Least privilege: orderflow_api (the HTTP front's role) can execute the API functions and
 -- nothing else — no table can be read or written directly, no operator function called.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT has_role('orderflow_api', 'the orderflow_api role exists');
 SELECT is((SELECT count(*)::int FROM pg_tables t
@@ -13,7 +13,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             JOIN pg_namespace n ON n.oid = p.pronamespace
            WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_api', p.oid, 'EXECUTE')),
           ARRAY['cancel_order', 'create_order_idempotent', 'get_order', 'get_workflow', 'process_order',
-                'resume_due', 'workflow_counts'],
+                'publish_outbox', 'resume_due', 'workflow_counts'],
           'orderflow_api may execute exactly the functions the front calls');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_api', p.oid, 'EXECUTE')
@@ -41,6 +41,7 @@ SELECT lives_ok($$SELECT orderflow.get_workflow('priv-1')$$, 'can read a workflo
 SELECT lives_ok($$SELECT orderflow.create_order_idempotent('priv-key', '{"item": "w", "quantity": 1}')$$, 'can create an order');
 SELECT lives_ok($$SELECT orderflow.cancel_order('priv-1')$$, 'can cancel');
 SELECT lives_ok($$SELECT orderflow.resume_due(1)$$, 'can run the janitor');
+SELECT lives_ok($$SELECT orderflow.publish_outbox(1)$$, 'can relay the outbox');
 SELECT lives_ok($$SELECT orderflow.workflow_counts()$$, 'can read the counts');
 RESET ROLE;
 

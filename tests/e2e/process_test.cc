@@ -2,6 +2,10 @@
 // over real HTTP against a real PostgreSQL.
 #include <rapidjson/document.h>
 
+#include <algorithm>
+#include <map>
+#include <pqxx/pqxx>
+
 #include "gtest/gtest.h"
 #include "harness.h"
 
@@ -202,6 +206,46 @@ TEST_F(ProcessTest, TrackedItemWithoutStockFailsWithOutOfStock) {
   EXPECT_TRUE(state["steps"]["charge"]["completed"].GetBool());
   EXPECT_FALSE(state["steps"]["reserve"]["completed"].GetBool());
   EXPECT_FALSE(state["steps"]["confirm"]["completed"].GetBool());
+}
+
+// Collects NOTIFY payloads of one channel.
+class Listener : public pqxx::notification_receiver {
+ public:
+  Listener(pqxx::connection_base& connection, const std::string& channel)
+      : pqxx::notification_receiver(connection, channel) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    payloads.push_back(payload);
+  }
+  std::vector<std::string> payloads;
+};
+
+TEST(OutboxTest, ConfirmedOrdersAreAnnouncedOnceWithNotifyAfterTheirCommit) {
+  ServerProcess server(std::map<std::string, std::string>{{"JANITOR_INTERVAL_MS", "100"}});
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  pqxx::connection connection(TestDatabaseUrl());
+  Listener listener(connection, "orderflow_events");
+  const std::string id = Unique("notify");
+  ASSERT_EQ(server.Post("/api/orders/process", ProcessBody(id, "4.00", "widget")).status, 200);
+  const std::string key = "\"key\": \"" + id + ":confirm\"";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int seen = 0;
+  while (seen == 0 && std::chrono::steady_clock::now() < deadline) {
+    connection.await_notification(0, 100000);
+    seen = static_cast<int>(
+        std::count_if(listener.payloads.begin(), listener.payloads.end(),
+                      [&](const std::string& p) { return p.find(key) != std::string::npos; }));
+  }
+  ASSERT_EQ(seen, 1) << "the order.confirmed event was NOTIFYed by the server's outbox relay";
+  EXPECT_EQ(
+      QueryCount(
+          "SELECT count(*) FROM orderflow.outbox WHERE order_id = $1 AND published_at IS NOT NULL",
+          {id}),
+      1);
+  // Nothing is sent twice.
+  connection.await_notification(0, 500000);
+  EXPECT_EQ(std::count_if(listener.payloads.begin(), listener.payloads.end(),
+                          [&](const std::string& p) { return p.find(key) != std::string::npos; }),
+            1);
 }
 
 TEST(ProcessRestartTest, WorkflowStateSurvivesAServerRestart) {
