@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
 PORT       ?= 3000
-PG_PORT    ?= 55432
+PG_PORT    ?= 25432
 JOBS       ?= $(shell nproc)
 
 .PHONY: deps build run test bench db-start db-stop psql clean format

@@ -115,7 +115,7 @@ load_history() {
 start_server() {
   local log=$1 i
   http_port=$(free_port 18080)
-  DATABASE_URL=$db_url PORT=$http_port "$build/orderflow" >"$log" 2>&1 &
+  DATABASE_URL=$api_url MIGRATION_DATABASE_URL=$db_url PORT=$http_port "$build/orderflow" >"$log" 2>&1 &
   server_pid=$!
   for i in $(seq 1 150); do
     curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && return 0
@@ -280,8 +280,12 @@ main() {
   local pg_port n
   started_at=$(date -u +%Y-%m-%dT%H:%MZ)
   loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  pg_port=$(free_port 55600)
+  # Below the ephemeral port range, like scripts/test.sh.
+  pg_port=$(free_port 25600)
   db_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
+  # The server runs as in production: requests as the least-privileged orderflow_app, the schema
+  # applied by the owner. pgbench uses the owner; the functions run as their owner either way.
+  api_url=$(scripts/pg.sh api-url "$work/pg" "$pg_port")
   echo "bench: cluster $db_url, server $build/orderflow, ${duration} s per run"
   : >"$work/results.jsonl"
   for n in $history; do bench_history_size "$n"; done

@@ -22,7 +22,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:?usage: pg.sh start|stop|kill|url|api-url|dir <dir> [port]}
 dir=${2:?cluster directory required}
 root=$(cd "$(dirname "$0")/.." && pwd)
-port=${3:-55432}
+port=${3:-25432}
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then

@@ -27,7 +27,9 @@ free_port() {
   return 1
 }
 
-port=$(free_port 55433)
+# Below the ephemeral range (32768-60999 on Linux): a port there can be held by any outgoing
+# connection, which no connect() probe sees.
+port=$(free_port 25433)
 url=$(scripts/pg.sh start "$work/pg" "$port") || exit 1
 api_url=$(scripts/pg.sh api-url "$work/pg" "$port")
 echo "test cluster: $url (server role: $api_url)"
