@@ -3,6 +3,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "error_map.h"
 
 namespace orderflow {
@@ -25,6 +28,28 @@ std::string ErrorJson(const std::string& message, const char* code, const std::s
   }
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// libpqxx reports a server error as libpq formats it: "ERROR:  <sentence>\n", then labelled
+// DETAIL, HINT, QUERY, CONTEXT and LINE parts that name functions, line numbers and statements.
+// Only the sentence is for the client. It may itself hold a newline (an order id the client
+// sent), so it ends at the first label, not at the first newline.
+std::string ClientSentence(const std::string& message) {
+  size_t end = message.size();
+  for (const char* label :
+       {"\nDETAIL:  ", "\nHINT:  ", "\nQUERY:  ", "\nCONTEXT:  ", "\nLINE ", "\nLOCATION:  "}) {
+    end = std::min(end, message.find(label));
+  }
+  std::string sentence = message.substr(0, end);
+  for (const char* severity : {"ERROR:", "FATAL:"}) {
+    if (sentence.rfind(severity, 0) == 0) {
+      sentence.erase(0, std::strlen(severity));
+      break;
+    }
+  }
+  sentence.erase(0, sentence.find_first_not_of(" \t"));
+  sentence.erase(sentence.find_last_not_of(" \t\r\n") + 1);
+  return sentence.empty() ? "the database refused the request" : sentence;
 }
 
 }  // namespace
@@ -51,7 +76,7 @@ Reply Reply::FromStatus(const Status& status, const std::string& request_id) {
   if (error.http_status == 500) return Internal(request_id, status.ToString());
   Reply reply;
   if (error.show_message) {
-    reply = Error(error.http_status, error.code, status.message());
+    reply = Error(error.http_status, error.code, ClientSentence(status.message()));
   } else if (error.http_status == 503) {
     reply = Error(503, error.code, "the database is unavailable, retry later");
     reply.headers.emplace_back("Retry-After", kRetryAfterSeconds);

@@ -26,6 +26,40 @@ TEST(ReplyTest, BusinessErrorsCarryTheDatabaseSentence) {
   EXPECT_EQ(reply.body, R"({"error":"orderId a is already known","code":"order_conflict"})");
 }
 
+TEST(ReplyTest, BusinessErrorsShowOnlyTheSentenceNotTheContext) {
+  // What libpqxx reports for a RAISE inside a PL/pgSQL function.
+  const std::string message =
+      "ERROR:  amount must have at most 2 decimal places\n"
+      "CONTEXT:  PL/pgSQL function orderflow._check_amount(numeric) line 11 at RAISE\n"
+      "SQL statement \"SELECT orderflow._check_amount(p_amount)\"\n";
+  const Reply reply = Reply::FromStatus(Status::Error("22023", message), "rid");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.body,
+            R"({"error":"amount must have at most 2 decimal places","code":"invalid_request"})");
+  EXPECT_NE(reply.log_detail.find("_check_amount"), std::string::npos)
+      << "the log keeps the context";
+
+  const Reply reused = Reply::FromStatus(
+      Status::Error("OF422",
+                    "ERROR:  Idempotency-Key was already used with a different request\n"
+                    "DETAIL:  The key was first used for {\"item\": \"a\", \"quantity\": 1}.\n"),
+      "rid");
+  EXPECT_EQ(reused.body, R"({"error":"Idempotency-Key was already used with a different request",)"
+                         R"("code":"idempotency_key_reused"})")
+      << "the DETAIL (the first request) is not shown";
+
+  const Reply newline = Reply::FromStatus(
+      Status::Error("OF404",
+                    "ERROR:  order a\nb not found\n"
+                    "CONTEXT:  PL/pgSQL function orderflow.cancel_order(text,text) line 14\n"),
+      "rid");
+  EXPECT_EQ(newline.body, R"({"error":"order a\nb not found","code":"not_found"})")
+      << "a newline inside the sentence (from the client's id) does not end it";
+
+  const Reply blank = Reply::FromStatus(Status::Error("OF404", "ERROR:  \n"), "rid");
+  EXPECT_EQ(blank.body, R"({"error":"the database refused the request","code":"not_found"})");
+}
+
 TEST(ReplyTest, InternalErrorsHideTheDetailButLogIt) {
   const Reply reply = Reply::FromStatus(
       Status::Error("42P01", "relation \"orderflow.secret\" does not exist"), "r1");
