@@ -19,6 +19,17 @@ TEST(ReplyTest, ErrorBodyIsEscapedJson) {
   EXPECT_EQ(reply.body, R"({"error":"item \"x\" is\nbad","code":"invalid_request"})");
 }
 
+TEST(ReplyTest, ErrorBodyIsAlwaysUtf8) {
+  // A stray byte, an overlong '/', a UTF-16 surrogate and a cut sequence: each byte that starts
+  // no well-formed sequence becomes U+FFFD; well-formed text is kept.
+  const Reply reply =
+      Reply::Error(400, "c", "a\xff b\xc0\xaf c\xed\xa0\x80 \xc3\xa9 \xf0\x9f\x94\x91 d\xe2\x82");
+  EXPECT_EQ(
+      reply.body,
+      "{\"error\":\"a\xef\xbf\xbd b\xef\xbf\xbd\xef\xbf\xbd c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+      "\xc3\xa9 \xf0\x9f\x94\x91 d\xef\xbf\xbd\xef\xbf\xbd\",\"code\":\"c\"}");
+}
+
 TEST(ReplyTest, BusinessErrorsCarryTheDatabaseSentence) {
   const Reply reply =
       Reply::FromStatus(Status::Error("OF409", "orderId a is already known"), "rid");
