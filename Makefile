@@ -10,8 +10,9 @@ PG_PORT    ?= 55432
 JOBS       ?= $(shell nproc)
 FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SANITIZE_DIR ?= build-asan
 
-.PHONY: deps build run test fuzz db-start db-stop psql clean format
+.PHONY: deps build run test fuzz sanitize db-start db-stop psql clean format
 
 deps:
 	@scripts/deps.sh
@@ -45,6 +46,17 @@ fuzz:
 	   -dict=tests/fuzz/request.dict -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 \
 	   $(FUZZ_DIR)/corpus tests/fuzz/corpus
 
+# Every test (as make test) with the server and the test binaries built with AddressSanitizer
+# and UndefinedBehaviorSanitizer; any sanitizer report fails the run (scripts/sanitize.sh).
+# clang, because GCC's combined ASan+UBSan runtime prints UBSan reports to stderr whatever
+# log_path says, and a server's stderr ends in a log file no one reads.
+sanitize:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	@CC=clang CXX=clang++ cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	   -DORDERFLOW_SANITIZE=ON >/dev/null
+	@cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	@scripts/sanitize.sh $(SANITIZE_DIR)
+
 # The private cluster of `make run`, for psql sessions.
 db-start: deps
 	@scripts/pg.sh start "$$(scripts/pg.sh dir run)" $(PG_PORT)
@@ -59,4 +71,4 @@ format:
 	@clang-format -i src/*.h src/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc tests/fuzz/*.cc
 
 clean:
-	@rm -rf $(BUILD_DIR) $(FUZZ_DIR)
+	@rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(SANITIZE_DIR)
