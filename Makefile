@@ -8,8 +8,11 @@ BUILD_TYPE ?= RelWithDebInfo
 PORT       ?= 3000
 PG_PORT    ?= 25432
 JOBS       ?= $(shell nproc)
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+SANITIZE_DIR ?= build-asan
 
-.PHONY: deps build run test bench db-start db-stop psql clean format
+.PHONY: deps build run test bench fuzz sanitize db-start db-stop psql clean format
 
 deps:
 	@scripts/deps.sh
@@ -42,6 +45,30 @@ bench:
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target orderflow
 	@bench/run.sh $(BENCH_BUILD_DIR)
 
+# libFuzzer over request validation and error mapping (clang, ASan, UBSan) for FUZZ_SECONDS.
+# Inputs it finds go to $(FUZZ_DIR)/corpus, crashes to $(FUZZ_DIR)/crashes; the seeds in
+# tests/fuzz/corpus are only read.
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	   -DORDERFLOW_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target request_fuzzer
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	@$(FUZZ_DIR)/request_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=8192 \
+	   -dict=tests/fuzz/request.dict -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 \
+	   $(FUZZ_DIR)/corpus tests/fuzz/corpus
+
+# Every test (as make test) with the server and the test binaries built with AddressSanitizer
+# and UndefinedBehaviorSanitizer; any sanitizer report fails the run (scripts/sanitize.sh).
+# clang, because GCC's combined ASan+UBSan runtime prints UBSan reports to stderr whatever
+# log_path says, and a server's stderr ends in a log file no one reads.
+sanitize:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	@CC=clang CXX=clang++ cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	   -DORDERFLOW_SANITIZE=ON >/dev/null
+	@cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	@scripts/sanitize.sh $(SANITIZE_DIR)
+
 # The private cluster of `make run`, for psql sessions.
 db-start: deps
 	@scripts/pg.sh start "$$(scripts/pg.sh dir run)" $(PG_PORT)
@@ -53,7 +80,7 @@ psql: db-start
 	@psql "$$(scripts/pg.sh url "$$(scripts/pg.sh dir run)" $(PG_PORT))"
 
 format:
-	@clang-format -i src/*.h src/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc
+	@clang-format -i src/*.h src/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc tests/fuzz/*.cc
 
 clean:
-	@rm -rf $(BUILD_DIR)
+	@rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(SANITIZE_DIR)

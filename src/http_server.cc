@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -67,6 +69,26 @@ bool WantsClose(const Http::Request& request) {
     return !connection || strcasecmp(connection->c_str(), "keep-alive") != 0;
   }
   return connection && strcasecmp(connection->c_str(), "close") == 0;
+}
+
+// The size of the request's header fields, each counted as "name: value\r\n". Pistache keeps
+// the first field of each name (repeats are dropped, so not counted: like the rest of the
+// request they are bounded by kMaxRequestBytes) and parses cookies apart from the headers.
+size_t HeaderBytes(const Http::Request& request) {
+  constexpr size_t kFraming = 4;  // ": " and CRLF
+  const auto& raw = request.headers().rawList();
+  size_t bytes = 0;
+  for (const auto& [name, field] : raw) bytes += name.size() + field.value().size() + kFraming;
+  for (const auto& typed : request.headers().list()) {
+    if (raw.count(typed->name()) != 0) continue;  // counted above
+    std::ostringstream value;
+    typed->write(value);
+    bytes += std::strlen(typed->name()) + value.str().size() + kFraming;
+  }
+  for (const auto& cookie : request.cookies()) {
+    bytes += cookie.name.size() + cookie.value.size() + 2;  // "name=value; "
+  }
+  return bytes;
 }
 
 // A path parameter, percent-decoded.
@@ -206,7 +228,7 @@ void HttpServer::RegisterRoutes() {
 
 void HttpServer::Serve(int metric, const Route& route, const Rest::Request& request,
                        Http::ResponseWriter response) {
-  // Every request, whatever its route, goes through here: request id, size limit, the reply,
+  // Every request, whatever its route, goes through here: request id, size limits, the reply,
   // X-Request-Id, keep-alive, the log line, and the in-flight count for graceful stops.
   const auto started = std::chrono::steady_clock::now();
   ++in_flight_;
@@ -214,7 +236,9 @@ void HttpServer::Serve(int metric, const Route& route, const Rest::Request& requ
   const RequestContext context{RequestIdFor(given ? &*given : nullptr)};
   Reply reply;
   try {
-    if (request.body().size() > kMaxBodyBytes) {
+    if (HeaderBytes(request) > kMaxHeaderBytes) {
+      reply = Reply::Error(431, "headers_too_large", "request headers are larger than 16 KiB");
+    } else if (request.body().size() > kMaxBodyBytes) {
       reply = Reply::Error(413, "payload_too_large", "request body is larger than 1 MiB");
     } else {
       reply = route(context, request);

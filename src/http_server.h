@@ -1,6 +1,6 @@
 // HttpServer: the Pistache endpoint and router. It owns what every route shares: request ids,
-// the body size limit, JSON 404/405/413/500 answers, the per-request log line, and the
-// graceful stop (stop accepting, let in-flight requests finish, then shut down).
+// the header and body size limits, JSON 404/405/413/431/500 answers, the per-request log line, and
+// the graceful stop (stop accepting, let in-flight requests finish, then shut down).
 #ifndef ORDERFLOW_HTTP_SERVER_H_
 #define ORDERFLOW_HTTP_SERVER_H_
 
@@ -31,6 +31,10 @@ namespace orderflow {
 
 // Largest request body accepted; larger ones get a JSON 413 (DESIGN.md §3).
 constexpr size_t kMaxBodyBytes = 1 << 20;
+
+// Largest request header section accepted (each field counted as "name: value\r\n"); larger
+// ones get a JSON 431.
+constexpr size_t kMaxHeaderBytes = 16 << 10;
 
 class HttpServer {
  public:

@@ -24,6 +24,7 @@ std::optional<std::string> PercentDecode(const std::string& text) {
     const int high = HexValue(text[i + 1]);
     const int low = HexValue(text[i + 2]);
     if (high < 0 || low < 0) return std::nullopt;
+    if (high == 0 && low == 0) return std::nullopt;  // no id holds a NUL; libpq would cut it there
     out.push_back(static_cast<char>(high * 16 + low));
     i += 2;
   }

@@ -8,7 +8,8 @@
 namespace orderflow {
 
 // Decodes %XX escapes (a '+' stays a '+': path segments are not form data). Returns nullopt
-// for a malformed escape.
+// for a malformed escape and for %00: text passed to PostgreSQL cannot hold a NUL (libpq would
+// silently cut the value there).
 std::optional<std::string> PercentDecode(const std::string& text);
 
 }  // namespace orderflow

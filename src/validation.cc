@@ -109,6 +109,12 @@ const RequestValidator::Schema& RequestValidator::SchemaFor(RequestKind kind) co
 }
 
 std::string RequestValidator::Validate(RequestKind kind, const std::string& body) const {
+  // RapidJSON reads a NUL byte as the end of the input, so "{...}\0anything" would pass, and
+  // PostgreSQL would receive the body cut at the NUL. JSON text never contains one.
+  const size_t nul = body.find('\0');
+  if (nul != std::string::npos) {
+    return "request body is not valid JSON: NUL byte (at byte " + std::to_string(nul) + ")";
+  }
   const Schema& schema = SchemaFor(kind);
   rapidjson::SchemaValidator validator(*schema.compiled);
   GuardedValidator guarded(&validator);
@@ -137,12 +143,16 @@ std::string RequestValidator::Validate(RequestKind kind, const std::string& body
   }
   if (parsed.IsError()) {
     if (parsed.Code() == rapidjson::kParseErrorDocumentEmpty) return "request body is empty";
+    const std::string at = " (at byte " + std::to_string(parsed.Offset()) + ")";
+    if (parsed.Offset() < body.size() && static_cast<unsigned char>(body[parsed.Offset()]) < 0x20) {
+      // RapidJSON calls an unescaped control character in a string an invalid escape.
+      return "request body is not valid JSON: control characters in strings must be escaped" + at;
+    }
     if (parsed.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
       return "request body is not valid UTF-8";
     }
     return std::string("request body is not valid JSON: ") +
-           rapidjson::GetParseError_En(parsed.Code()) + " (at byte " +
-           std::to_string(parsed.Offset()) + ")";
+           rapidjson::GetParseError_En(parsed.Code()) + at;
   }
   return "";
 }

@@ -16,6 +16,7 @@ TEST(UrlTest, RefusesMalformedEscapes) {
   EXPECT_EQ(PercentDecode("%"), std::nullopt);
   EXPECT_EQ(PercentDecode("%4"), std::nullopt);
   EXPECT_EQ(PercentDecode("%zz"), std::nullopt);
+  EXPECT_EQ(PercentDecode("abc%00def"), std::nullopt) << "a NUL would cut the id at abc";
 }
 
 }  // namespace

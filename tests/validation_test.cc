@@ -96,6 +96,28 @@ TEST_F(ValidationTest, RefusesInvalidUtf8) {
       "request body is not valid UTF-8");
 }
 
+TEST_F(ValidationTest, RefusesNulBytesAnywhere) {
+  // RapidJSON alone stops at a NUL and would accept the document before it.
+  const std::string trailing("{\"item\":\"w\",\"quantity\":1}\0garbage", 33);
+  EXPECT_EQ(validator_.Validate(RequestKind::kCreateOrder, trailing),
+            "request body is not valid JSON: NUL byte (at byte 25)");
+  const std::string inside("{\"item\":\"w\0x\",\"quantity\":1}", 28);
+  EXPECT_EQ(validator_.Validate(RequestKind::kCreateOrder, inside),
+            "request body is not valid JSON: NUL byte (at byte 10)");
+}
+
+TEST_F(ValidationTest, NamesUnescapedControlCharacters) {
+  EXPECT_EQ(validator_.Validate(RequestKind::kCreateOrder, "{\"item\":\"a\x01\",\"quantity\":1}"),
+            "request body is not valid JSON: control characters in strings must be escaped (at "
+            "byte 10)");
+  EXPECT_EQ(validator_.Validate(RequestKind::kCreateOrder, "{\"item\":\"a\nb\",\"quantity\":1}"),
+            "request body is not valid JSON: control characters in strings must be escaped (at "
+            "byte 10)");
+  EXPECT_EQ(validator_.Validate(RequestKind::kCreateOrder, "{\"item\":\"w\",\n\t\"quantity\":1}"),
+            "")
+      << "whitespace between tokens is fine";
+}
+
 TEST_F(ValidationTest, RefusesDeepNestingWithoutRecursing) {
   // A root that is not an object fails on its first byte, however deep it goes.
   const std::string deep_root = std::string(10000, '[') + std::string(10000, ']');
