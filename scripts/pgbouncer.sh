@@ -44,11 +44,17 @@ pidfile = $dir/pgbouncer.pid
 INI
     printf '"orderflow_app" ""\n"postgres" ""\n' >"$dir/userlist.txt"
     if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; fi
-    as_owner pgbouncer -d "$dir/pgbouncer.ini"
+    as_owner pgbouncer -d "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; exit 1; }
+    listening=no
     for _ in $(seq 50); do
-      (echo >"/dev/tcp/127.0.0.1/$listen") 2>/dev/null && break
+      if (echo >"/dev/tcp/127.0.0.1/$listen") 2>/dev/null; then listening=yes; break; fi
       sleep 0.1
     done
+    if [ "$listening" != yes ]; then
+      echo "pgbouncer.sh: PgBouncer is not listening on $listen" >&2
+      tail -n 20 "$dir/pgbouncer.log" >&2
+      exit 1
+    fi
     echo "postgresql://orderflow_app@127.0.0.1:${listen}/orderflow"
     ;;
   stop)

@@ -120,9 +120,7 @@ Reply Api::Metrics(const RequestContext& /*context*/) {
       snapshot.workflows = std::move(workflows);
     }
   }
-  Reply reply = Reply::Json(200, metrics_->Render(snapshot));
-  reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  return reply;
+  return Reply::Text(200, metrics_->Render(snapshot), kPrometheusContentType);
 }
 
 Reply Api::JsonOrNotFound(const RequestContext& context, SqlCall call,

@@ -57,10 +57,28 @@ const std::vector<std::pair<const char*, Http::Method>>& AllMethods() {
   return methods;
 }
 
+// A request header's value without the optional whitespace around it (RFC 9110 §5.5), which
+// Pistache keeps at the end: "Idempotency-Key: k  " is the key "k".
 std::optional<std::string> HeaderValue(const Http::Request& request, const char* name) {
   const auto raw = request.headers().tryGetRaw(name);
   if (!raw) return std::nullopt;
-  return raw->value();
+  std::string value = raw->value();
+  value.erase(value.find_last_not_of(" \t") + 1);
+  value.erase(0, value.find_first_not_of(" \t"));
+  return value;
+}
+
+// The media type of a reply, parsed once per distinct content type rather than per request
+// (callgrind showed MediaType::fromString at ~2.6% of a read's instructions).
+const Http::Mime::MediaType& MediaTypeOf(const std::string& content_type) {
+  static const Http::Mime::MediaType json = Http::Mime::MediaType::fromString(kJsonContentType);
+  static const Http::Mime::MediaType prometheus =
+      Http::Mime::MediaType::fromString(kPrometheusContentType);
+  if (content_type == kJsonContentType) return json;
+  if (content_type == kPrometheusContentType) return prometheus;
+  thread_local Http::Mime::MediaType other;
+  other = Http::Mime::MediaType::fromString(content_type);
+  return other;
 }
 
 bool WantsClose(const Http::Request& request) {
@@ -254,9 +272,7 @@ void HttpServer::Serve(int metric, const Route& route, const Rest::Request& requ
   response.headers().remove<Http::Header::Connection>();
   response.headers().add<Http::Header::Connection>(
       WantsClose(request) ? Http::ConnectionControl::Close : Http::ConnectionControl::KeepAlive);
-  response
-      .send(static_cast<Http::Code>(reply.status), reply.body,
-            Http::Mime::MediaType::fromString(reply.content_type))
+  response.send(static_cast<Http::Code>(reply.status), reply.body, MediaTypeOf(reply.content_type))
       .then([this](ssize_t) { --in_flight_; }, [this](std::exception_ptr&) { --in_flight_; });
 
   const double ms =

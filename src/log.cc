@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "utf8.h"
+
 namespace orderflow {
 namespace {
 
@@ -81,8 +83,10 @@ LogLine::~LogLine() {
 
 LogLine& LogLine::Str(const char* key, const std::string& value) {
   if (enabled_) {
+    // Values can come from clients (a path, an id) or from the database; keep the line JSON.
+    const std::string text = WellFormedUtf8(value);
     writer_.Key(key);
-    writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
   }
   return *this;
 }

@@ -11,15 +11,21 @@
 
 namespace orderflow {
 
+// The content types the front answers with.
+constexpr const char* kJsonContentType = "application/json";
+constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
 struct Reply {
   int status = 200;
   std::string body;  // JSON text (Prometheus text for /metrics)
-  std::string content_type = "application/json";
+  std::string content_type = kJsonContentType;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string log_detail;  // what went wrong, for the log only; never sent to the client
 
   // A JSON body produced elsewhere (by SQL), passed through unchanged.
   static Reply Json(int status, std::string body);
+  // Any other body, with its content type.
+  static Reply Text(int status, std::string body, std::string content_type);
   // {"error": message, "code": code}
   static Reply Error(int status, const char* code, const std::string& message);
   // 500 {"error":"internal error","code":"internal_error","requestId":...}; detail goes to the log.

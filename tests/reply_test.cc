@@ -43,7 +43,7 @@ TEST(ReplyTest, BusinessErrorsShowOnlyTheSentenceNotTheContext) {
       "ERROR:  amount must have at most 2 decimal places\n"
       "CONTEXT:  PL/pgSQL function orderflow._check_amount(numeric) line 11 at RAISE\n"
       "SQL statement \"SELECT orderflow._check_amount(p_amount)\"\n";
-  const Reply reply = Reply::FromStatus(Status::Error("22023", message), "rid");
+  const Reply reply = Reply::FromStatus(Status::FromServerMessage("22023", message), "rid");
   EXPECT_EQ(reply.status, 400);
   EXPECT_EQ(reply.body,
             R"({"error":"amount must have at most 2 decimal places","code":"invalid_request"})");
@@ -51,23 +51,25 @@ TEST(ReplyTest, BusinessErrorsShowOnlyTheSentenceNotTheContext) {
       << "the log keeps the context";
 
   const Reply reused = Reply::FromStatus(
-      Status::Error("OF422",
-                    "ERROR:  Idempotency-Key was already used with a different request\n"
-                    "DETAIL:  The key was first used for {\"item\": \"a\", \"quantity\": 1}.\n"),
+      Status::FromServerMessage(
+          "OF422",
+          "ERROR:  Idempotency-Key was already used with a different request\n"
+          "DETAIL:  The key was first used for {\"item\": \"a\", \"quantity\": 1}.\n"),
       "rid");
   EXPECT_EQ(reused.body, R"({"error":"Idempotency-Key was already used with a different request",)"
                          R"("code":"idempotency_key_reused"})")
       << "the DETAIL (the first request) is not shown";
 
   const Reply newline = Reply::FromStatus(
-      Status::Error("OF404",
-                    "ERROR:  order a\nb not found\n"
-                    "CONTEXT:  PL/pgSQL function orderflow.cancel_order(text,text) line 14\n"),
+      Status::FromServerMessage(
+          "OF404",
+          "ERROR:  order a\nb not found\n"
+          "CONTEXT:  PL/pgSQL function orderflow.cancel_order(text,text) line 14\n"),
       "rid");
   EXPECT_EQ(newline.body, R"({"error":"order a\nb not found","code":"not_found"})")
       << "a newline inside the sentence (from the client's id) does not end it";
 
-  const Reply blank = Reply::FromStatus(Status::Error("OF404", "ERROR:  \n"), "rid");
+  const Reply blank = Reply::FromStatus(Status::FromServerMessage("OF404", "ERROR:  \n"), "rid");
   EXPECT_EQ(blank.body, R"({"error":"the database refused the request","code":"not_found"})");
 }
 

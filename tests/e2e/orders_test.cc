@@ -68,6 +68,15 @@ TEST_F(OrdersTest, ReplayComparesJsonValuesNotBytes) {
   EXPECT_EQ(Parse(replay.body)["id"], Parse(first.body)["id"]);
 }
 
+TEST_F(OrdersTest, WhitespaceAroundTheKeyIsNotPartOfIt) {
+  const std::string key = Unique("key");
+  ASSERT_EQ(server_->Post("/orders", R"({"item":"bolt","quantity":1})", {Key(key)}).status, 201);
+  const HttpResponse padded =
+      server_->Post("/orders", R"({"item":"bolt","quantity":1})", {"Idempotency-Key: \t " + key + " \t"});
+  EXPECT_EQ(padded.status, 200) << padded.body;
+  EXPECT_EQ(padded.Header("idempotent-replayed"), "true");
+}
+
 TEST_F(OrdersTest, DifferentKeysCreateDifferentOrders) {
   const std::string body = R"({"item":"nut","quantity":1})";
   const HttpResponse a = server_->Post("/orders", body, {Key(Unique("key"))});
