@@ -89,13 +89,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  local port
-  for port in $(seq "$1" $(($1 + 500))); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-  return 1
-}
+. scripts/lib.sh
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -280,7 +274,6 @@ main() {
   local pg_port n
   started_at=$(date -u +%Y-%m-%dT%H:%MZ)
   loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  # Below the ephemeral port range, like scripts/test.sh.
   pg_port=$(free_port 25600)
   db_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
   # The server runs as in production: requests as the least-privileged orderflow_app, the schema

@@ -19,16 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  local port
-  for port in $(seq "$1" $(($1 + 500))); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-  return 1
-}
-
-# Below the ephemeral range (32768-60999 on Linux): a port there can be held by any outgoing
-# connection, which no connect() probe sees.
+. scripts/lib.sh
 port=$(free_port 25433)
 url=$(scripts/pg.sh start "$work/pg" "$port") || exit 1
 api_url=$(scripts/pg.sh api-url "$work/pg" "$port")

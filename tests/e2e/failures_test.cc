@@ -13,18 +13,6 @@
 namespace orderflow_test {
 namespace {
 
-rapidjson::Document Parse(const std::string& text) {
-  rapidjson::Document document;
-  document.Parse(text.c_str());
-  EXPECT_FALSE(document.HasParseError()) << text;
-  return document;
-}
-
-std::string ProcessBody(const std::string& order_id, const std::string& amount,
-                        const std::string& item) {
-  return R"({"orderId":")" + order_id + R"(","amount":)" + amount + R"(,"item":")" + item + R"("})";
-}
-
 long Ledger(const std::string& order_id, const std::string& kind) {
   return QueryCount("SELECT count(*) FROM orderflow.payments WHERE order_id = $1 AND kind = $2",
                     {order_id, kind});
@@ -53,7 +41,7 @@ TEST_F(FailuresTest, TransientFaultsHealThroughTheJanitorWithoutTheClient) {
   const HttpResponse first =
       server_->Post("/api/orders/process", ProcessBody(id, "30.00", "widget"));
   ASSERT_EQ(first.status, 200) << first.body;
-  const rapidjson::Document waiting = Parse(first.body);
+  const rapidjson::Document waiting = ParseJson(first.body);
   EXPECT_STREQ(waiting["status"].GetString(), "reserving");
   EXPECT_TRUE(waiting["steps"]["charge"]["completed"].GetBool());
   ASSERT_TRUE(waiting["steps"]["reserve"]["lastError"].IsString());
@@ -66,11 +54,11 @@ TEST_F(FailuresTest, TransientFaultsHealThroughTheJanitorWithoutTheClient) {
   const bool completed = Eventually(
       [&] {
         last = server_->Get("/api/orders/" + id).body;
-        return Parse(last)["status"] == "completed";
+        return ParseJson(last)["status"] == "completed";
       },
       std::chrono::seconds(10));
   ASSERT_TRUE(completed) << last;
-  const rapidjson::Document done = Parse(last);
+  const rapidjson::Document done = ParseJson(last);
   EXPECT_EQ(done["steps"]["charge"]["attempts"].GetInt(), 1) << "charge ran once";
   EXPECT_EQ(done["steps"]["reserve"]["attempts"].GetInt(), 3) << "two failures, then success";
   EXPECT_TRUE(done["steps"]["confirm"]["completed"].GetBool());
@@ -87,7 +75,7 @@ TEST_F(FailuresTest, TrackedItemWithoutStockFailsAndIsRefunded) {
   const HttpResponse response =
       server_->Post("/api/orders/process", ProcessBody(id, "12.00", item));
   ASSERT_EQ(response.status, 200) << response.body;
-  const rapidjson::Document state = Parse(response.body);
+  const rapidjson::Document state = ParseJson(response.body);
   EXPECT_STREQ(state["status"].GetString(), "failed");
   EXPECT_STREQ(state["error"].GetString(), "reserve failed: out_of_stock");
   EXPECT_TRUE(state["steps"]["charge"]["compensatedAt"].IsString());
@@ -109,7 +97,7 @@ TEST_F(FailuresTest, CancellingACompletedOrderRefundsAndReleasesOnce) {
   const HttpResponse cancelled =
       server_->Post("/api/orders/" + id + "/cancel", R"({"reason":"customer asked"})");
   ASSERT_EQ(cancelled.status, 200) << cancelled.body;
-  const rapidjson::Document state = Parse(cancelled.body);
+  const rapidjson::Document state = ParseJson(cancelled.body);
   EXPECT_STREQ(state["status"].GetString(), "cancelled");
   EXPECT_STREQ(state["cancelReason"].GetString(), "customer asked");
   EXPECT_EQ(Ledger(id, "refund"), 1);
@@ -132,12 +120,12 @@ TEST_F(FailuresTest, CancellingACompletedOrderRefundsAndReleasesOnce) {
 TEST_F(FailuresTest, CancelAnswers404And400) {
   const HttpResponse unknown = server_->Post("/api/orders/" + Unique("nobody") + "/cancel", "");
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_STREQ(Parse(unknown.body)["code"].GetString(), "not_found");
+  EXPECT_STREQ(ParseJson(unknown.body)["code"].GetString(), "not_found");
   const std::string id = Unique("cancel-bad");
   ASSERT_EQ(server_->Post("/api/orders/process", ProcessBody(id, "1.00", "widget")).status, 200);
   const HttpResponse wrong_type = server_->Post("/api/orders/" + id + "/cancel", R"({"reason":5})");
   EXPECT_EQ(wrong_type.status, 400);
-  EXPECT_STREQ(Parse(wrong_type.body)["error"].GetString(),
+  EXPECT_STREQ(ParseJson(wrong_type.body)["error"].GetString(),
                "reason must be a string of 1 to 500 characters");
   EXPECT_EQ(server_->Post("/api/orders/" + id + "/cancel", "not json").status, 400);
   EXPECT_EQ(Ledger(id, "refund"), 0) << "a refused cancel changes nothing";

@@ -88,6 +88,18 @@ std::string Unique(const std::string& prefix) {
   return prefix + "-" + run + "-" + std::to_string(++counter);
 }
 
+rapidjson::Document ParseJson(const std::string& text) {
+  rapidjson::Document document;
+  document.Parse(text.c_str());
+  EXPECT_FALSE(document.HasParseError()) << text.substr(0, 300);
+  return document;
+}
+
+std::string ProcessBody(const std::string& order_id, const std::string& amount,
+                        const std::string& item) {
+  return R"({"orderId":")" + order_id + R"(","amount":)" + amount + R"(,"item":")" + item + R"("})";
+}
+
 std::string HttpResponse::Header(const std::string& lower_name) const {
   const auto it = headers.find(lower_name);
   return it == headers.end() ? "" : it->second;

@@ -4,6 +4,7 @@
 #ifndef ORDERFLOW_TESTS_E2E_HARNESS_H_
 #define ORDERFLOW_TESTS_E2E_HARNESS_H_
 
+#include <rapidjson/document.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -22,6 +23,13 @@ std::string TestDatabaseUrl();
 // A name unique to this test process, for order ids and keys that must not collide with
 // earlier runs against the same database.
 std::string Unique(const std::string& prefix);
+
+// Parses a JSON response body; a body that is not JSON fails the current test.
+rapidjson::Document ParseJson(const std::string& text);
+
+// A POST /api/orders/process body; `amount` is written as given (a JSON number).
+std::string ProcessBody(const std::string& order_id, const std::string& amount = "5.25",
+                        const std::string& item = "widget");
 
 struct HttpResponse {
   long status = 0;  // 0: no HTTP answer (connection refused, reset, timeout)

@@ -192,13 +192,6 @@ std::map<std::string, long> RowCounts() {
   return counts;
 }
 
-rapidjson::Document Parse(const std::string& text) {
-  rapidjson::Document document;
-  document.Parse(text.c_str());
-  EXPECT_FALSE(document.HasParseError()) << Excerpt(text);
-  return document;
-}
-
 class HostileTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -647,15 +640,15 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
   const HttpResponse created = server_->Post(
       "/orders", R"({"item":)" + Quoted(item) + R"(,"quantity":1})", {"Idempotency-Key: " + key});
   ASSERT_EQ(created.status, 201) << created.body;
-  const std::string id = Parse(created.body)["id"].GetString();
-  EXPECT_EQ(std::string(Parse(created.body)["item"].GetString()), item);
+  const std::string id = ParseJson(created.body)["id"].GetString();
+  EXPECT_EQ(std::string(ParseJson(created.body)["item"].GetString()), item);
   expected["orders"] += 1;
   expected["idempotency_keys"] += 1;
   EXPECT_EQ(RowCounts(), expected);
 
   const HttpResponse fetched = server_->Get("/orders/" + id);
   ASSERT_EQ(fetched.status, 200) << fetched.body;
-  EXPECT_EQ(std::string(Parse(fetched.body)["item"].GetString()), item);
+  EXPECT_EQ(std::string(ParseJson(fetched.body)["item"].GetString()), item);
   EXPECT_EQ(QueryValue("SELECT item FROM orderflow.orders WHERE id = $1::uuid", {id}), item);
   EXPECT_EQ(
       QueryValue("SELECT order_id::text FROM orderflow.idempotency_keys WHERE key = $1", {key}), id)
@@ -668,8 +661,8 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
       server_->Post("/orders", R"({"item":)" + Quoted(json_item) + R"(,"quantity":1})",
                     {"Idempotency-Key: " + Unique("sqli")});
   ASSERT_EQ(json_like.status, 201) << json_like.body;
-  EXPECT_EQ(std::string(Parse(json_like.body)["item"].GetString()), json_item);
-  EXPECT_EQ(Parse(json_like.body)["quantity"].GetInt(), 1) << "quotes in a string stay in it";
+  EXPECT_EQ(std::string(ParseJson(json_like.body)["item"].GetString()), json_item);
+  EXPECT_EQ(ParseJson(json_like.body)["quantity"].GetInt(), 1) << "quotes in a string stay in it";
   expected["orders"] += 1;
   expected["idempotency_keys"] += 1;
 
@@ -677,8 +670,8 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
       "/api/orders/process", R"({"orderId":)" + Quoted(order_id) + R"(,"amount":12.34,"item":)" +
                                  Quoted(process_item) + "}");
   ASSERT_EQ(processed.status, 200) << processed.body;
-  EXPECT_EQ(std::string(Parse(processed.body)["orderId"].GetString()), order_id);
-  EXPECT_STREQ(Parse(processed.body)["status"].GetString(), "completed");
+  EXPECT_EQ(std::string(ParseJson(processed.body)["orderId"].GetString()), order_id);
+  EXPECT_STREQ(ParseJson(processed.body)["status"].GetString(), "completed");
   expected["workflows"] += 1;
   expected["workflow_steps"] += 3;
   expected["payments"] += 1;
@@ -686,8 +679,8 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
 
   const HttpResponse workflow = server_->Get("/api/orders/" + PercentEncode(order_id));
   ASSERT_EQ(workflow.status, 200) << workflow.body;
-  EXPECT_EQ(std::string(Parse(workflow.body)["orderId"].GetString()), order_id);
-  EXPECT_EQ(std::string(Parse(workflow.body)["item"].GetString()), process_item);
+  EXPECT_EQ(std::string(ParseJson(workflow.body)["orderId"].GetString()), order_id);
+  EXPECT_EQ(std::string(ParseJson(workflow.body)["item"].GetString()), process_item);
   EXPECT_EQ(QueryValue("SELECT item FROM orderflow.workflows WHERE order_id = $1", {order_id}),
             process_item);
   EXPECT_EQ(
@@ -697,7 +690,7 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
   const HttpResponse cancelled = server_->Post("/api/orders/" + PercentEncode(order_id) + "/cancel",
                                                R"({"reason":)" + Quoted(reason) + "}");
   ASSERT_EQ(cancelled.status, 200) << cancelled.body;
-  EXPECT_EQ(std::string(Parse(cancelled.body)["cancelReason"].GetString()), reason);
+  EXPECT_EQ(std::string(ParseJson(cancelled.body)["cancelReason"].GetString()), reason);
   expected["payments"] += 1;  // the refund
   EXPECT_EQ(RowCounts(), expected);
 

@@ -11,13 +11,6 @@
 namespace orderflow_test {
 namespace {
 
-rapidjson::Document Parse(const std::string& text) {
-  rapidjson::Document document;
-  document.Parse(text.c_str());
-  EXPECT_FALSE(document.HasParseError()) << text;
-  return document;
-}
-
 std::string Key(const std::string& key) { return "Idempotency-Key: " + key; }
 
 class OrdersTest : public ::testing::Test {
@@ -41,7 +34,7 @@ TEST_F(OrdersTest, FirstRequestCreatesThenReplayReturnsSameBody) {
   ASSERT_EQ(first.status, 201) << first.body;
   EXPECT_EQ(first.Header("idempotent-replayed"), "") << "a first request is not a replay";
   EXPECT_EQ(first.Header("content-type"), "application/json");
-  const rapidjson::Document created = Parse(first.body);
+  const rapidjson::Document created = ParseJson(first.body);
   ASSERT_TRUE(created.HasMember("id"));
   EXPECT_STREQ(created["item"].GetString(), "widget");
   EXPECT_EQ(created["quantity"].GetInt(), 2);
@@ -65,14 +58,14 @@ TEST_F(OrdersTest, ReplayComparesJsonValuesNotBytes) {
   const HttpResponse replay = server_->Post(
       "/orders", "{ \"quantity\" : 3,\n \"note\": \"ignored\", \"item\": \"bolt\" }", {Key(key)});
   ASSERT_EQ(replay.status, 200) << replay.body;
-  EXPECT_EQ(Parse(replay.body)["id"], Parse(first.body)["id"]);
+  EXPECT_EQ(ParseJson(replay.body)["id"], ParseJson(first.body)["id"]);
 }
 
 TEST_F(OrdersTest, WhitespaceAroundTheKeyIsNotPartOfIt) {
   const std::string key = Unique("key");
   ASSERT_EQ(server_->Post("/orders", R"({"item":"bolt","quantity":1})", {Key(key)}).status, 201);
-  const HttpResponse padded =
-      server_->Post("/orders", R"({"item":"bolt","quantity":1})", {"Idempotency-Key: \t " + key + " \t"});
+  const HttpResponse padded = server_->Post("/orders", R"({"item":"bolt","quantity":1})",
+                                            {"Idempotency-Key: \t " + key + " \t"});
   EXPECT_EQ(padded.status, 200) << padded.body;
   EXPECT_EQ(padded.Header("idempotent-replayed"), "true");
 }
@@ -83,7 +76,7 @@ TEST_F(OrdersTest, DifferentKeysCreateDifferentOrders) {
   const HttpResponse b = server_->Post("/orders", body, {Key(Unique("key"))});
   ASSERT_EQ(a.status, 201) << a.body;
   ASSERT_EQ(b.status, 201) << b.body;
-  EXPECT_NE(std::string(Parse(a.body)["id"].GetString()), Parse(b.body)["id"].GetString());
+  EXPECT_NE(std::string(ParseJson(a.body)["id"].GetString()), ParseJson(b.body)["id"].GetString());
 }
 
 TEST_F(OrdersTest, MissingOrEmptyKeyGetsTheExactBody) {
@@ -103,7 +96,7 @@ TEST_F(OrdersTest, OverlongOrNonPrintableKeyIsRejected) {
   const HttpResponse overlong =
       server_->Post("/orders", R"({"item":"nut","quantity":1})", {Key(std::string(256, 'k'))});
   EXPECT_EQ(overlong.status, 400);
-  EXPECT_STREQ(Parse(overlong.body)["code"].GetString(), "invalid_idempotency_key");
+  EXPECT_STREQ(ParseJson(overlong.body)["code"].GetString(), "invalid_idempotency_key");
   const HttpResponse longest = server_->Post("/orders", R"({"item":"nut","quantity":1})",
                                              {Key(Unique("k") + std::string(200, 'k'))});
   EXPECT_EQ(longest.status, 201) << "keys up to 255 characters are fine: " << longest.body;
@@ -120,7 +113,7 @@ TEST_F(OrdersTest, SameKeyWithAnotherBodyIs422AndCreatesNothing) {
   const HttpResponse other =
       server_->Post("/orders", R"({"item":"gear","quantity":5})", {Key(key)});
   EXPECT_EQ(other.status, 422) << other.body;
-  EXPECT_STREQ(Parse(other.body)["code"].GetString(), "idempotency_key_reused");
+  EXPECT_STREQ(ParseJson(other.body)["code"].GetString(), "idempotency_key_reused");
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.orders"), orders);
 }
 
@@ -128,15 +121,15 @@ TEST_F(OrdersTest, BadBodyIs400NamingTheFieldAndDoesNotConsumeTheKey) {
   const std::string key = Unique("key");
   const HttpResponse missing = server_->Post("/orders", R"({"item":"gear"})", {Key(key)});
   EXPECT_EQ(missing.status, 400);
-  EXPECT_STREQ(Parse(missing.body)["error"].GetString(), "quantity is required");
+  EXPECT_STREQ(ParseJson(missing.body)["error"].GetString(), "quantity is required");
   const HttpResponse wrong_type =
       server_->Post("/orders", R"({"item":"gear","quantity":"2"})", {Key(key)});
   EXPECT_EQ(wrong_type.status, 400);
-  EXPECT_NE(std::string(Parse(wrong_type.body)["error"].GetString()).find("quantity"),
+  EXPECT_NE(std::string(ParseJson(wrong_type.body)["error"].GetString()).find("quantity"),
             std::string::npos);
   const HttpResponse not_json = server_->Post("/orders", R"({"item":)", {Key(key)});
   EXPECT_EQ(not_json.status, 400);
-  EXPECT_STREQ(Parse(not_json.body)["code"].GetString(), "invalid_request");
+  EXPECT_STREQ(ParseJson(not_json.body)["code"].GetString(), "invalid_request");
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.idempotency_keys WHERE key = $1", {key}), 0);
 
   const HttpResponse good = server_->Post("/orders", R"({"item":"gear","quantity":2})", {Key(key)});
@@ -158,7 +151,7 @@ TEST_F(OrdersTest, FiftySimultaneousRequestsWithOneKeyCreateOneOrder) {
         << response.status << " " << response.body << " " << response.error;
     created += response.status == 201;
     replayed += response.status == 200 && response.Header("idempotent-replayed") == "true";
-    ids.insert(Parse(response.body)["id"].GetString());
+    ids.insert(ParseJson(response.body)["id"].GetString());
   }
   EXPECT_EQ(created, 1);
   EXPECT_EQ(replayed, kClients - 1);
@@ -176,22 +169,22 @@ TEST_F(OrdersTest, GetOrderById) {
   const HttpResponse created =
       server_->Post("/orders", R"({"item":"lamp","quantity":4})", {Key(Unique("key"))});
   ASSERT_EQ(created.status, 201);
-  const std::string id = Parse(created.body)["id"].GetString();
+  const std::string id = ParseJson(created.body)["id"].GetString();
   const HttpResponse found = server_->Get("/orders/" + id);
   ASSERT_EQ(found.status, 200) << found.body;
-  EXPECT_EQ(Parse(found.body)["id"], Parse(created.body)["id"]);
-  EXPECT_EQ(Parse(found.body)["quantity"].GetInt(), 4);
+  EXPECT_EQ(ParseJson(found.body)["id"], ParseJson(created.body)["id"]);
+  EXPECT_EQ(ParseJson(found.body)["quantity"].GetInt(), 4);
 
   const HttpResponse unknown = server_->Get("/orders/00000000-0000-0000-0000-000000000000");
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_STREQ(Parse(unknown.body)["code"].GetString(), "not_found");
+  EXPECT_STREQ(ParseJson(unknown.body)["code"].GetString(), "not_found");
   EXPECT_EQ(server_->Get("/orders/not-a-uuid").status, 404);
 }
 
 TEST_F(OrdersTest, UnknownPathWrongMethodAndOversizedBodyGetJsonErrors) {
   const HttpResponse unknown = server_->Get("/nowhere");
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_STREQ(Parse(unknown.body)["code"].GetString(), "not_found");
+  EXPECT_STREQ(ParseJson(unknown.body)["code"].GetString(), "not_found");
 
   HttpRequest put;
   put.method = "PUT";
@@ -199,14 +192,14 @@ TEST_F(OrdersTest, UnknownPathWrongMethodAndOversizedBodyGetJsonErrors) {
   put.body = "{}";
   const HttpResponse wrong_method = server_->Send(put);
   EXPECT_EQ(wrong_method.status, 405);
-  EXPECT_STREQ(Parse(wrong_method.body)["code"].GetString(), "method_not_allowed");
+  EXPECT_STREQ(ParseJson(wrong_method.body)["code"].GetString(), "method_not_allowed");
   EXPECT_EQ(wrong_method.Header("allow"), "POST");
 
   const std::string key = Unique("key");
   const std::string huge = R"({"item":")" + std::string((1 << 20) + 10, 'x') + R"(","quantity":1})";
   const HttpResponse too_large = server_->Post("/orders", huge, {Key(key)});
   EXPECT_EQ(too_large.status, 413);
-  EXPECT_STREQ(Parse(too_large.body)["code"].GetString(), "payload_too_large");
+  EXPECT_STREQ(ParseJson(too_large.body)["code"].GetString(), "payload_too_large");
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.idempotency_keys WHERE key = $1", {key}), 0);
 }
 
@@ -234,7 +227,7 @@ TEST(OrdersRestartTest, OrdersAndKeysSurviveAServerRestart) {
       server.Post("/orders", R"({"item":"anvil","quantity":1})", {Key(key)});
   EXPECT_EQ(replay.status, 200);
   EXPECT_EQ(replay.body, created.body);
-  EXPECT_EQ(server.Get("/orders/" + std::string(Parse(created.body)["id"].GetString())).status,
+  EXPECT_EQ(server.Get("/orders/" + std::string(ParseJson(created.body)["id"].GetString())).status,
             200);
 }
 

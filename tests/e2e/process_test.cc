@@ -12,18 +12,6 @@
 namespace orderflow_test {
 namespace {
 
-rapidjson::Document Parse(const std::string& text) {
-  rapidjson::Document document;
-  document.Parse(text.c_str());
-  EXPECT_FALSE(document.HasParseError()) << text;
-  return document;
-}
-
-std::string ProcessBody(const std::string& order_id, const std::string& amount,
-                        const std::string& item) {
-  return R"({"orderId":")" + order_id + R"(","amount":)" + amount + R"(,"item":")" + item + R"("})";
-}
-
 long Charges(const std::string& order_id) {
   return QueryCount(
       "SELECT count(*) FROM orderflow.payments WHERE order_id = $1 AND kind = 'charge'",
@@ -61,7 +49,7 @@ TEST_F(ProcessTest, CompletesAllThreeStepsWithPerStepStatus) {
   const HttpResponse response =
       server_->Post("/api/orders/process", ProcessBody(id, "99.99", "widget"));
   ASSERT_EQ(response.status, 200) << response.body;
-  const rapidjson::Document state = Parse(response.body);
+  const rapidjson::Document state = ParseJson(response.body);
   EXPECT_STREQ(state["orderId"].GetString(), id.c_str());
   EXPECT_STREQ(state["status"].GetString(), "completed");
   EXPECT_DOUBLE_EQ(state["amount"].GetDouble(), 99.99);
@@ -87,7 +75,7 @@ TEST_F(ProcessTest, SecondCallReturnsCompletedWithEveryAttemptStillOne) {
   ASSERT_EQ(server_->Post("/api/orders/process", body).status, 200);
   const HttpResponse again = server_->Post("/api/orders/process", body);
   ASSERT_EQ(again.status, 200) << again.body;
-  const rapidjson::Document state = Parse(again.body);
+  const rapidjson::Document state = ParseJson(again.body);
   EXPECT_STREQ(state["status"].GetString(), "completed");
   ExpectAllStepsDoneOnce(state);
   // Resuming by id alone answers the same.
@@ -104,7 +92,7 @@ TEST_F(ProcessTest, DifferentOrderIdsAreIndependent) {
   const HttpResponse second =
       server_->Post("/api/orders/process", ProcessBody(b, "2.00", "gadget"));
   ASSERT_EQ(second.status, 200);
-  const rapidjson::Document state = Parse(second.body);
+  const rapidjson::Document state = ParseJson(second.body);
   EXPECT_STREQ(state["orderId"].GetString(), b.c_str());
   EXPECT_DOUBLE_EQ(state["amount"].GetDouble(), 2.0);
   ExpectAllStepsDoneOnce(state);
@@ -118,7 +106,7 @@ TEST_F(ProcessTest, KnownOrderIdWithAnotherAmountOrItemIs409) {
   const HttpResponse amount =
       server_->Post("/api/orders/process", ProcessBody(id, "6.00", "widget"));
   EXPECT_EQ(amount.status, 409) << amount.body;
-  EXPECT_STREQ(Parse(amount.body)["code"].GetString(), "order_conflict");
+  EXPECT_STREQ(ParseJson(amount.body)["code"].GetString(), "order_conflict");
   const HttpResponse item = server_->Post("/api/orders/process", ProcessBody(id, "5.00", "gadget"));
   EXPECT_EQ(item.status, 409);
   // 5 and 5.00 are the same amount.
@@ -144,7 +132,7 @@ TEST_F(ProcessTest, BadBodiesAre400AndStartNothing) {
   for (const auto& c : cases) {
     const HttpResponse response = server_->Post("/api/orders/process", c.body);
     EXPECT_EQ(response.status, 400) << c.body << " → " << response.body;
-    const rapidjson::Document error = Parse(response.body);
+    const rapidjson::Document error = ParseJson(response.body);
     ASSERT_TRUE(error.HasMember("error")) << response.body;
     EXPECT_NE(std::string(error["error"].GetString()).find(c.mentions), std::string::npos)
         << c.body << " → " << response.body;
@@ -161,7 +149,7 @@ TEST_F(ProcessTest, FiftySimultaneousCallsForOneNewOrderChargeOnce) {
   });
   for (const HttpResponse& response : responses) {
     ASSERT_EQ(response.status, 200) << response.body << response.error;
-    const rapidjson::Document state = Parse(response.body);
+    const rapidjson::Document state = ParseJson(response.body);
     EXPECT_STREQ(state["status"].GetString(), "completed");
     ExpectAllStepsDoneOnce(state);
   }
@@ -190,7 +178,7 @@ TEST_F(ProcessTest, GetWorkflowReturnsTheStateOr404) {
   EXPECT_EQ(found.body, processed.body);
   const HttpResponse unknown = server_->Get("/api/orders/" + Unique("nobody"));
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_STREQ(Parse(unknown.body)["code"].GetString(), "not_found");
+  EXPECT_STREQ(ParseJson(unknown.body)["code"].GetString(), "not_found");
 }
 
 TEST_F(ProcessTest, TrackedItemWithoutStockFailsWithOutOfStock) {
@@ -200,7 +188,7 @@ TEST_F(ProcessTest, TrackedItemWithoutStockFailsWithOutOfStock) {
   const std::string id = Unique("order");
   const HttpResponse response = server_->Post("/api/orders/process", ProcessBody(id, "8.00", item));
   ASSERT_EQ(response.status, 200) << response.body;
-  const rapidjson::Document state = Parse(response.body);
+  const rapidjson::Document state = ParseJson(response.body);
   EXPECT_STREQ(state["status"].GetString(), "failed");
   EXPECT_NE(std::string(state["error"].GetString()).find("out_of_stock"), std::string::npos);
   EXPECT_TRUE(state["steps"]["charge"]["completed"].GetBool());

@@ -18,17 +18,6 @@
 namespace orderflow_test {
 namespace {
 
-rapidjson::Document Parse(const std::string& text) {
-  rapidjson::Document document;
-  document.Parse(text.c_str());
-  EXPECT_FALSE(document.HasParseError()) << text;
-  return document;
-}
-
-std::string ProcessBody(const std::string& order_id) {
-  return R"({"orderId":")" + order_id + R"(","amount":5.25,"item":"widget"})";
-}
-
 const char kOrderBody[] = R"({"item":"widget","quantity":1})";
 
 // The value of one sample line of a Prometheus text page, or -1.
@@ -144,7 +133,7 @@ TEST_F(FrontRetryTest, PersistentTransientErrorsBecome503AndConsumeNothing) {
   const HttpResponse refused = server_.Post("/orders", kOrderBody, {"Idempotency-Key: " + key});
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(refused.Header("retry-after"), "1");
-  EXPECT_STREQ(Parse(refused.body)["code"].GetString(), "unavailable");
+  EXPECT_STREQ(ParseJson(refused.body)["code"].GetString(), "unavailable");
   EXPECT_EQ(Sample(server_.Get("/metrics").body, R"(orderflow_db_retries_total{sqlstate="40001"})"),
             3)
       << "three retries, then the answer";
@@ -197,7 +186,7 @@ void ExpectNothingDoubledNothingMissing(const std::vector<Sent>& log, const std:
       continue;
     }
     keys.push_back(s.id);
-    const std::string id = Parse(s.body)["id"].GetString();
+    const std::string id = ParseJson(s.body)["id"].GetString();
     const auto [it, first] = order_of_key.emplace(s.id, id);
     EXPECT_EQ(it->second, id) << "two answers for key " << s.id << " name different orders";
   }
@@ -305,7 +294,7 @@ TEST(OutageTest, PostgresRestartUnderLoadGives503sThenRecoversWithinFiveSeconds)
     if (s.status == 503) {
       ++unavailable;
       EXPECT_EQ(s.retry_after, "1") << "a 503 says when to retry";
-      EXPECT_FALSE(Parse(s.body).HasMember("requestId")) << "a 503 is not an internal error";
+      EXPECT_FALSE(ParseJson(s.body).HasMember("requestId")) << "a 503 is not an internal error";
     } else if (s.status == 200 || s.status == 201) {
       ++ok;
     }
@@ -377,10 +366,10 @@ TEST(CrashTest, KillNineUnderLoadThenResendingEverythingDoublesAndLosesNothing) 
     ASSERT_TRUE(again.status == 200 || again.status == 201) << again.status << " " << again.body;
     if (s.status == 200 || s.status == 201) {
       if (s.create) {
-        EXPECT_EQ(Parse(again.body)["id"], Parse(s.body)["id"])
+        EXPECT_EQ(ParseJson(again.body)["id"], ParseJson(s.body)["id"])
             << "a key keeps its order across the crash";
       } else {
-        EXPECT_STREQ(Parse(again.body)["status"].GetString(), "completed");
+        EXPECT_STREQ(ParseJson(again.body)["status"].GetString(), "completed");
       }
     }
 
@@ -473,7 +462,7 @@ TEST(GracefulStopTest, InFlightRequestsFinishNewConnectionsAreRefusedExitIsZero)
   client.join();
   EXPECT_EQ(in_flight.status, 200) << "the request in flight got its answer: " << in_flight.error;
   EXPECT_EQ(in_flight.Header("idempotent-replayed"), "true");
-  EXPECT_EQ(Parse(in_flight.body)["id"], Parse(held[0].c_str())["id"]);
+  EXPECT_EQ(ParseJson(in_flight.body)["id"], ParseJson(held[0].c_str())["id"]);
   EXPECT_EQ(server.Wait(std::chrono::seconds(10)), 0) << "exit status 0, within the bound";
   EXPECT_NE(server.Log().find("\"event\":\"stopped\",\"unanswered\":0"), std::string::npos)
       << server.Log();
