@@ -254,7 +254,8 @@ def report(meta, rows):
         "(`pgbench -M prepared -j 2`); front/pgbench is the front's share of that ceiling. wrk",
         "runs with 2 threads on the same machine as the server and PostgreSQL. Latencies are",
         "wrk's. Each history size starts from a fresh database; every wrk and pgbench run "
-        "starts after a CHECKPOINT. \"front errors\" counts every answer with another status than the scenario",
+        "starts after a CHECKPOINT and, once the tables hold data, a VACUUM ANALYZE (so that",
+        "autovacuum does not run inside a measured window). \"front errors\" counts every answer with another status than the scenario",
         "expects (or a workflow that is not completed) and every socket error or timeout.",
         "Server peak RSS is VmHWM of the server process "
         + ("during that wrk run (reset before each run through /proc/<pid>/clear_refs)."

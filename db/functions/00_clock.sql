@@ -1,6 +1,7 @@
 -- The clock. Every timestamp orderflow writes comes from clock_now(), so pgTAP tests can pin
 -- time inside their transaction and test backoff and expiry without sleeping.
 
+
 -- clock_now() → timestamptz: the time pinned by pin_clock in this transaction, else the wall clock.
 -- Declared STABLE so that a comparison with it can use an index: a statement sees one time.
 -- PL/pgSQL, not SQL: it cannot be inlined (it reads clock_timestamp()), and a SQL function that

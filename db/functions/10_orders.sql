@@ -51,6 +51,8 @@ CREATE OR REPLACE FUNCTION orderflow.create_order_idempotent(
     OUT status integer, OUT body jsonb, OUT replayed boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     v_request jsonb;
@@ -85,6 +87,7 @@ BEGIN
         SELECT p_key, v_request, 201, v_body, v_order.id,
                v_order.created_at, v_order.created_at + s.idempotency_ttl
           FROM orderflow.settings s
+         WHERE s.singleton
         ON CONFLICT (key) DO NOTHING;
         IF FOUND THEN
             INSERT INTO orderflow.orders SELECT v_order.*;
@@ -104,6 +107,8 @@ CREATE OR REPLACE FUNCTION orderflow.get_order(p_id text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     v_order orderflow.orders;

@@ -68,6 +68,8 @@ CREATE OR REPLACE FUNCTION orderflow.get_workflow(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     v_wf orderflow.workflows;

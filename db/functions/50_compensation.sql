@@ -74,6 +74,8 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     v_wf  orderflow.workflows;

@@ -10,6 +10,8 @@ CREATE OR REPLACE FUNCTION orderflow.publish_outbox(p_batch integer DEFAULT 100)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     v_event record;

@@ -1,7 +1,7 @@
 -- The shape of the schema: tables, keys, and the unique constraints that make a second
 -- charge, reservation or event for one order impossible whatever code runs.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 SELECT has_schema('orderflow', 'schema orderflow exists');
 
@@ -43,6 +43,14 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.
             WHERE n.nspname = 'orderflow' AND p.proname NOT LIKE '\_%' AND p.prosecdef
               AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')),
           0, 'every SECURITY DEFINER function fixes its search_path');
+
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'orderflow' AND 'enable_seqscan=off' = ANY (p.proconfig)
+             AND 'jit=off' = ANY (p.proconfig)),
+          ARRAY['cancel_order', 'create_order_idempotent', 'get_order', 'get_workflow', 'process_order',
+                'publish_outbox', 'resume_due'],
+          'the request-path entry points pin their plans to the indexes (enable_seqscan=off, jit=off)');
 
 -- The ledger refuses a second charge for the same order, whoever inserts it.
 INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
