@@ -5,6 +5,31 @@
 -- response. A concurrent duplicate blocks inside the INSERT until the first transaction ends,
 -- then finds the committed row and replays it. Locks: the idempotency_keys index entry only.
 
+-- _new_order_id() → uuid: a version 7 UUID (RFC 9562): 48 bits of Unix milliseconds, then random
+-- bits. Ids that grow with time keep the inserts into orders' primary key and into
+-- idempotency_keys.order_id at the right edge of those indexes, where random (version 4) ids
+-- touch a random leaf per insert (and, after each checkpoint, write that leaf's full page to the
+-- WAL); they also sort by creation for operators. make bench at 1 000 000 orders did not show a
+-- difference larger than this machine's run-to-run noise (front 74-75 % of the empty database
+-- with random ids, 77-78 % with these).
+CREATE OR REPLACE FUNCTION orderflow._new_order_id()
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_bytes bytea := uuid_send(gen_random_uuid());
+    v_millis bigint := floor(extract(epoch FROM clock_timestamp()) * 1000);
+BEGIN
+    -- Bytes 0-5: the timestamp, big-endian.
+    v_bytes := overlay(v_bytes PLACING substring(int8send(v_millis) FROM 3) FROM 1 FOR 6);
+    -- Version 7 in the high nibble of byte 6; gen_random_uuid already set the variant bits.
+    v_bytes := set_byte(v_bytes, 6, (get_byte(v_bytes, 6) & 15) | 112);
+    RETURN encode(v_bytes, 'hex')::uuid;
+END
+$$;
+COMMENT ON FUNCTION orderflow._new_order_id() IS
+    'Internal: a time-ordered version 7 UUID for a new order (index-friendly as history grows).';
+
 -- _order_request(request) → jsonb: the request reduced to {"item","quantity"}; 22023 when invalid.
 CREATE OR REPLACE FUNCTION orderflow._order_request(p_request jsonb)
 RETURNS jsonb
@@ -79,7 +104,7 @@ BEGIN
         END IF;
 
         -- Claim path: the unique index decides; a concurrent claimer waits here for us.
-        v_order := ROW(gen_random_uuid(), v_request ->> 'item', (v_request ->> 'quantity')::integer,
+        v_order := ROW(orderflow._new_order_id(), v_request ->> 'item', (v_request ->> 'quantity')::integer,
                        orderflow.clock_now())::orderflow.orders;
         v_body := orderflow._order_json(v_order);
         INSERT INTO orderflow.idempotency_keys AS k

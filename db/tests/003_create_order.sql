@@ -1,7 +1,7 @@
 -- create_order_idempotent and get_order: the first request creates, an equal one replays, a
 -- different one is refused with OF422, bad input with 22023 — and nothing is created by a refusal.
 BEGIN;
-SELECT plan(32);
+SELECT plan(34);
 
 SELECT orderflow.pin_clock('2030-01-01 12:00:00+00');
 CREATE TEMP TABLE before AS SELECT (SELECT count(*) FROM orderflow.orders) AS orders;
@@ -16,6 +16,10 @@ SELECT is((SELECT body - 'id' FROM first),
           'the body is the order, unknown fields dropped');
 SELECT is((SELECT count(*)::int FROM orderflow.orders WHERE id = (SELECT (body->>'id')::uuid FROM first)), 1,
           'one order row exists');
+SELECT is((SELECT substr(body->>'id', 15, 1) FROM first), '7', 'order ids are version 7 (time-ordered) UUIDs');
+SELECT ok((SELECT abs(('x' || lpad(replace(substr(orderflow._new_order_id()::text, 1, 13), '-', ''), 16, '0'))::bit(64)::bigint
+                      - floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) < 1000),
+          'their first 48 bits are the Unix time in milliseconds');
 SELECT is((SELECT request FROM orderflow.idempotency_keys WHERE key = 'key-1'),
           '{"item": "widget", "quantity": 2}'::jsonb, 'the stored request keeps only item and quantity');
 SELECT is((SELECT expires_at FROM orderflow.idempotency_keys WHERE key = 'key-1'),
