@@ -40,9 +40,15 @@ size_t Utf8SequenceAt(const std::string& text, size_t at) {
 }  // namespace
 
 std::string WellFormedUtf8(const std::string& text) {
+  // Most text (every log line's path, id and status) is ASCII: return it as it is. callgrind
+  // put the byte-by-byte copy at ~3.5k instructions per request before this.
+  size_t first = 0;
+  while (first < text.size() && static_cast<unsigned char>(text[first]) < 0x80) ++first;
+  if (first == text.size()) return text;
   std::string out;
   out.reserve(text.size());
-  for (size_t at = 0; at < text.size();) {
+  out.append(text, 0, first);
+  for (size_t at = first; at < text.size();) {
     const size_t length = Utf8SequenceAt(text, at);
     if (length == 0) {
       out += "\xEF\xBF\xBD";
