@@ -116,6 +116,14 @@ BEGIN
         ON CONFLICT (key) DO NOTHING;
         IF FOUND THEN
             INSERT INTO orderflow.orders SELECT v_order.*;
+            -- The key was claimed before its order existed, so their foreign key is deferred.
+            -- Check it here rather than at commit: here the check runs under this function's
+            -- plan settings (an index lookup); at commit, a connection that first checked it
+            -- while orders was empty kept a sequential-scan plan (measured: 591 µs per order
+            -- on a freshly created database, 8 µs with 1 000 000 orders). IMMEDIATE runs the
+            -- pending check now; DEFERRED restores the mode for the rest of the transaction.
+            SET CONSTRAINTS orderflow.idempotency_keys_order_id_fkey IMMEDIATE;
+            SET CONSTRAINTS orderflow.idempotency_keys_order_id_fkey DEFERRED;
             status := 201; body := v_body; replayed := false;
             RETURN;
         END IF;
