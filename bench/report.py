@@ -242,12 +242,19 @@ def report(meta, rows):
         f"- server {meta['build']}, {meta['server']}",
         "",
     ]
-    busiest = max(float(meta[k].split()[0]) for k in ("loadavg_start", "loadavg_end"))
-    if busiest > int(meta["cores"]):
-        out += [f"**Noisy:** the load average reached {busiest:.1f} on {meta['cores']} cores, so other "
-                "work shared the machine during this run; wrk and pgbench ran at different "
+    # The load at the end is the benchmark's own (wrk, the server, PostgreSQL, pgbench); only the
+    # load when it started says whether other work was sharing the machine.
+    before = float(meta["loadavg_start"].split()[0])
+    if before > int(meta["cores"]):
+        out += [f"**Noisy:** the load average was {before:.1f} on {meta['cores']} cores when the run "
+                "started, so other work shared the machine; wrk and pgbench ran at different "
                 "moments, so their ratio is noisy too. Re-measure on a quiet machine before "
                 "reading much into these numbers.", ""]
+    else:
+        out += ["The load average at the end is the benchmark's own work (wrk, the server, "
+                "PostgreSQL, pgbench on two cores). Even on a quiet machine the same statement "
+                "varies by up to a third between runs minutes apart, so read single ratios "
+                "with that in mind.", ""]
     out += [
         "How to read it: for each history size (finished workflows and orders already in the",
         "tables) and connection count, wrk runs against the server, then pgbench calls the same",
