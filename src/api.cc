@@ -31,7 +31,7 @@ Reply Api::Health(const RequestContext& /*context*/) {
   const Status status = Call(SqlCall::kHealth, {}, &row);
   if (!status.ok()) {
     Reply reply = Reply::Json(503, R"({"status":"unavailable"})");
-    reply.headers.emplace_back("Retry-After", "1");
+    reply.headers.emplace_back("Retry-After", kRetryAfterSeconds);
     reply.log_detail = status.ToString();
     return reply;
   }

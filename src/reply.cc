@@ -9,9 +9,6 @@
 namespace orderflow {
 namespace {
 
-// Seconds a client should wait before retrying after a 503.
-constexpr const char* kRetryAfterSeconds = "1";
-
 std::string ErrorJson(const std::string& raw_message, const char* code,
                       const std::string* request_id) {
   const std::string message = WellFormedUtf8(raw_message);

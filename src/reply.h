@@ -15,6 +15,9 @@ namespace orderflow {
 constexpr const char* kJsonContentType = "application/json";
 constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+// Seconds a client should wait before retrying after a 503.
+constexpr const char* kRetryAfterSeconds = "1";
+
 struct Reply {
   int status = 200;
   std::string body;  // JSON text (Prometheus text for /metrics)

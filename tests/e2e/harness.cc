@@ -149,6 +149,18 @@ HttpResponse SendHttp(uint16_t port, const HttpRequest& request) {
   return response;
 }
 
+ServerProcess* SharedServerTest::server_ = nullptr;
+
+void SharedServerTest::SetUpTestSuite() {
+  server_ = new ServerProcess({{"DB_POOL_SIZE", "24"}, {"HTTP_THREADS", "24"}});
+  server_->Start();
+}
+
+void SharedServerTest::TearDownTestSuite() {
+  delete server_;
+  server_ = nullptr;
+}
+
 ServerProcess::ServerProcess(std::map<std::string, std::string> env) : env_(std::move(env)) {}
 
 ServerProcess::~ServerProcess() {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 namespace orderflow_test {
 
 // The database the tests use. Aborts the test program when the variable is unset: an
@@ -86,6 +88,15 @@ class ServerProcess {
 
 // Sends `request` to 127.0.0.1:`port`.
 HttpResponse SendHttp(uint16_t port, const HttpRequest& request);
+
+// A test suite sharing one server, started once for the suite with 24 HTTP threads and 24
+// pooled connections, so that the 50-client races really race inside the database.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  static ServerProcess* server_;
+};
 
 // Runs fn(i) for i in [0, n) on n threads released at the same moment.
 void RunConcurrently(int n, const std::function<void(int)>& fn);

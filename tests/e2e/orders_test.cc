@@ -13,19 +13,7 @@ namespace {
 
 std::string Key(const std::string& key) { return "Idempotency-Key: " + key; }
 
-class OrdersTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess({{"DB_POOL_SIZE", "24"}, {"HTTP_THREADS", "24"}});
-    server_->Start();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* OrdersTest::server_ = nullptr;
+class OrdersTest : public SharedServerTest {};
 
 TEST_F(OrdersTest, FirstRequestCreatesThenReplayReturnsSameBody) {
   const std::string key = Unique("key");

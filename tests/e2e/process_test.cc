@@ -18,19 +18,7 @@ long Charges(const std::string& order_id) {
       {order_id});
 }
 
-class ProcessTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess({{"DB_POOL_SIZE", "24"}, {"HTTP_THREADS", "24"}});
-    server_->Start();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* ProcessTest::server_ = nullptr;
+class ProcessTest : public SharedServerTest {};
 
 void ExpectAllStepsDoneOnce(const rapidjson::Document& state) {
   ASSERT_TRUE(state.HasMember("steps"));
