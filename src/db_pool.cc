@@ -11,7 +11,7 @@ namespace {
 Status FromException(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     const std::string& state = sql->sqlstate();
-    return Status::FromServerMessage(state.size() == 5 ? state : "XX000", e.what());
+    return Status::FromServerMessage(state, e.what());
   }
   if (dynamic_cast<const pqxx::too_many_connections*>(&e) != nullptr) {
     return Status::Error("53300", e.what());

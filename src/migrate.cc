@@ -45,7 +45,7 @@ Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
     work.commit();
   } catch (const pqxx::sql_error& e) {
     applied->clear();
-    return Status::FromServerMessage(e.sqlstate().size() == 5 ? e.sqlstate() : "XX000", e.what());
+    return Status::FromServerMessage(e.sqlstate(), e.what());
   } catch (const std::exception& e) {
     applied->clear();
     return Status::Error("08006", e.what());

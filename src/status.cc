@@ -6,6 +6,7 @@
 namespace orderflow {
 
 Status Status::FromServerMessage(std::string sqlstate, const std::string& text) {
+  if (sqlstate.size() != 5) sqlstate = "XX000";
   // The sentence ends at the first label, not at the first newline: an order id the client sent
   // may hold a newline.
   size_t end = text.size();

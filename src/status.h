@@ -26,7 +26,8 @@ class Status {
 
   // A failure reported by the server as libpq formats it: "ERROR:  <sentence>\n" followed by
   // labelled DETAIL, HINT, QUERY, CONTEXT, LINE parts. The sentence (which may hold a newline
-  // from client data) becomes the message, the whole text the detail.
+  // from client data) becomes the message, the whole text the detail. A SQLSTATE that is not
+  // five characters (libpq had none to report) becomes XX000, internal_error: never OK.
   static Status FromServerMessage(std::string sqlstate, const std::string& text);
 
   bool ok() const { return sqlstate_.empty(); }

@@ -42,6 +42,13 @@ TEST(StatusTest, ANewlineFromClientDataStaysInTheSentence) {
       "order a\nb not found");
 }
 
+TEST(StatusTest, AMissingSqlStateIsAnInternalErrorNeverOk) {
+  const Status status = Status::FromServerMessage("", "ERROR:  something\n");
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.sqlstate(), "XX000");
+  EXPECT_EQ(Status::FromServerMessage("4000", "x").sqlstate(), "XX000");
+}
+
 TEST(StatusTest, AnEmptySentenceGetsAGenericOne) {
   EXPECT_EQ(Status::FromServerMessage("OF404", "ERROR:  \n").message(),
             "the database refused the request");

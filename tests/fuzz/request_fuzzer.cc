@@ -1,7 +1,8 @@
 // libFuzzer target over the code that turns untrusted bytes into answers without a database:
 // request validation (RequestValidator::Validate for each RequestKind, CheckIdempotencyKey),
 // path decoding (PercentDecode), request ids (RequestIdFor) and error mapping
-// (ClassifySqlState, Reply::FromStatus, Reply::Error). Built with ASan and UBSan (make fuzz).
+// (ClassifySqlState, Status::FromServerMessage, Reply::FromStatus, Reply::Error). Built with
+// ASan and UBSan (make fuzz).
 //
 // The first input byte picks the request kind and whether an Idempotency-Key is present; the
 // other bytes are the body, the header value, the path segment and the request id, and their
@@ -207,7 +208,12 @@ void FuzzErrorMapping(const std::string& sqlstate, const std::string& message,
   Check(sqlstate.size() == 5 || s == 500, "anything but five characters is unknown: 500");
   Check(!error.retry || s == 503, "a retried SQLSTATE ends as a 503");
 
-  const Reply reply = Reply::FromStatus(Status::Error(sqlstate, message), request_id);
+  // `message` is what libpq reports; the pool turns it into a Status exactly like this.
+  const Status status = Status::FromServerMessage(sqlstate, message);
+  Check(status.detail() == message, "the whole server text stays in the detail, for the log");
+  const Reply reply = Reply::FromStatus(status, request_id);
+  Check(reply.log_detail.empty() || reply.log_detail.find(status.message()) != std::string::npos,
+        "the log keeps what the client was told");
   Check(reply.status == s, "the reply has the class's status");
   const std::string sentence = CheckErrorBody(reply);
   rapidjson::Document body;
