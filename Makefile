@@ -12,7 +12,7 @@ FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SANITIZE_DIR ?= build-asan
 
-.PHONY: deps build run test bench fuzz sanitize db-start db-stop psql clean format
+.PHONY: deps build server run test bench fuzz sanitize db-start db-stop psql clean format
 
 deps:
 	@scripts/deps.sh
@@ -21,9 +21,19 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The server binary alone, quietly: one line, and the compiler's output only when it fails.
+# The sub-make runs without this make's flags so it prints no "Entering directory" lines.
+server: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@echo "building $(BUILD_DIR)/orderflow"
+	@log=$(BUILD_DIR)/server-build.log; \
+	 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	   cmake --build $(BUILD_DIR) -j $(JOBS) --target orderflow >"$$log" 2>&1 || \
+	   { cat "$$log"; echo "make server: the build failed (log: $$log)" >&2; exit 1; }
+
 # Serves on PORT. Without DATABASE_URL, the private cluster (started if needed) is used: the
 # schema is applied as its owner, requests run as the least-privileged orderflow_app.
-run: build
+run: server
 	@if [ -z "$$DATABASE_URL" ]; then \
 	   dir=$$(scripts/pg.sh dir run); \
 	   MIGRATION_DATABASE_URL=$$(scripts/pg.sh start "$$dir" $(PG_PORT)) || exit 1; \

@@ -2,8 +2,10 @@
 //
 // Each call runs one statement in autocommit mode: one round trip, no BEGIN/COMMIT. A
 // connection that breaks (the database restarted) is dropped and a new one is opened by the
-// next call that needs it, so the pool heals without a restart. libpqxx exceptions end here;
-// callers get a Status with a SQLSTATE.
+// next call that needs it, so the pool heals without a restart. A connection taken from the
+// pool is checked first (one poll() of its socket, no round trip) and replaced when it died
+// while idle; a call that still fails with a lost connection on a reused connection is sent
+// once more on a fresh one. libpqxx exceptions end here; callers get a Status with a SQLSTATE.
 #ifndef ORDERFLOW_DB_POOL_H_
 #define ORDERFLOW_DB_POOL_H_
 
@@ -55,6 +57,11 @@ class DbPool {
   // Returns the index of a free slot, or -1 after acquire_timeout.
   int Acquire();
   void Release(int index);
+  // Opens a new connection in `slot` (dropping any old one) and prepares the statements.
+  Status Open(Slot* slot);
+  // Runs one statement on the open connection of `slot`; drops it if the connection is lost.
+  Status Execute(Slot* slot, SqlCall call, const std::vector<SqlValue>& params,
+                 std::vector<SqlValue>* row);
 
   const DbPoolOptions options_;
   std::vector<Slot> slots_;

@@ -1,9 +1,12 @@
-// The one table that turns a SQLSTATE into an HTTP answer (DESIGN.md §5). Nothing else in the
-// front decides an HTTP status from a database error.
+// The one table that turns a database error into an HTTP answer. Which SQLSTATE is which kind
+// of error is decided by src/db/sqlstate.cc; this file decides what each kind answers. Nothing
+// else in the front decides an HTTP status from a database error.
 #ifndef ORDERFLOW_ERROR_MAP_H_
 #define ORDERFLOW_ERROR_MAP_H_
 
 #include <string>
+
+#include "db/sqlstate.h"
 
 namespace orderflow {
 
@@ -11,11 +14,13 @@ struct HttpErrorClass {
   int http_status;    // 400, 404, 409, 422, 500, 503
   const char* code;   // stable machine-readable code for the "code" field of the error body
   bool show_message;  // true: the database's message is a sentence meant for the client
-  bool retry;         // true: transient; the front retries the call before answering
 };
 
-// Classifies a SQLSTATE (five characters; anything else is treated as unknown → 500).
-HttpErrorClass ClassifySqlState(const std::string& sqlstate);
+// The answer for a kind of error.
+HttpErrorClass HttpAnswerFor(ErrorKind kind);
+
+// The answer for a SQLSTATE (five characters; anything else is unknown → 500).
+HttpErrorClass HttpAnswerForSqlState(const std::string& sqlstate);
 
 }  // namespace orderflow
 

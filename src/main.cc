@@ -7,12 +7,16 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api.h"
 #include "config.h"
+#include "db/sqlstate.h"
 #include "db_pool.h"
 #include "http_server.h"
 #include "janitor.h"
@@ -36,27 +40,74 @@ void SetConnectionDefaults(const orderflow::Config& config) {
   setenv("PGAPPNAME", "orderflow", 0);
 }
 
-// Applies the schema, retrying for a while if the database is still starting.
-bool Migrate(const orderflow::Config& config) {
+// Waits until `attempt` has run on its own thread or a stop signal arrives, whichever comes
+// first. A connection attempt can block for PGCONNECT_TIMEOUT and a migration for as long as
+// another server holds the schema lock; a stop signal must not wait for either. Returns the
+// signal number, or 0 when `attempt` finished.
+int RunUnlessStopped(const sigset_t& stop_signals, std::function<void()> attempt) {
+  struct Shared {
+    std::mutex mutex;
+    bool done = false;
+  };
+  const auto shared = std::make_shared<Shared>();
+  std::thread([shared, attempt = std::move(attempt)] {
+    attempt();
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->done = true;
+  }).detach();
+  const timespec slice{0, 20 * 1000 * 1000};
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      if (shared->done) return 0;
+    }
+    const int signal_number = sigtimedwait(&stop_signals, nullptr, &slice);
+    if (signal_number > 0) return signal_number;
+  }
+}
+
+// Applies the schema, waiting up to 30 s for a database that is unreachable or still starting.
+// Returns 0 when the schema is ready, else the exit status: 1 when it failed or cannot work
+// (a configuration error is not waited for), 1 also when a stop signal ended the wait.
+int Migrate(const orderflow::Config& config, const sigset_t& stop_signals) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
-    std::vector<std::string> applied;
-    const orderflow::Status status =
-        orderflow::ApplySchema(config.migration_database_url, &applied);
-    if (status.ok()) {
+    const auto applied = std::make_shared<std::vector<std::string>>();
+    const auto status = std::make_shared<orderflow::Status>();
+    const int stopped =
+        RunUnlessStopped(stop_signals, [url = config.migration_database_url, applied, status] {
+          *status = orderflow::ApplySchema(url, applied.get());
+        });
+    if (stopped != 0) {
+      LogLine(LogLevel::kError, "stopped_before_ready").Str("signal", strsignal(stopped));
+      return 1;
+    }
+    if (status->ok()) {
       std::string list;
-      for (const std::string& version : applied) list += (list.empty() ? "" : ",") + version;
+      for (const std::string& version : *applied) list += (list.empty() ? "" : ",") + version;
       LogLine(LogLevel::kInfo, "schema_ready").Str("applied", list);
-      return true;
+      return 0;
     }
-    const bool unreachable =
-        status.sqlstate().compare(0, 2, "08") == 0 || status.sqlstate().compare(0, 3, "57P") == 0;
-    if (!unreachable || std::chrono::steady_clock::now() > deadline) {
-      LogLine(LogLevel::kError, "schema_failed").Str("error", status.ToString());
-      return false;
+    const orderflow::ErrorKind kind = orderflow::ClassifySqlState(status->sqlstate());
+    if (kind == orderflow::ErrorKind::kConfiguration) {
+      LogLine(LogLevel::kError, "bad_database_url")
+          .Str("error", status->message())
+          .Str("hint",
+               "the connection settings are invalid; fix DATABASE_URL or "
+               "MIGRATION_DATABASE_URL (waiting will not help)");
+      return 1;
     }
-    LogLine(LogLevel::kWarn, "database_unreachable").Str("error", status.message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    if (kind != orderflow::ErrorKind::kUnavailable || std::chrono::steady_clock::now() > deadline) {
+      LogLine(LogLevel::kError, "schema_failed").Str("error", status->ToString());
+      return 1;
+    }
+    LogLine(LogLevel::kWarn, "database_unreachable").Str("error", status->message());
+    const timespec pause{0, 500 * 1000 * 1000};
+    const int signal_number = sigtimedwait(&stop_signals, nullptr, &pause);
+    if (signal_number > 0) {
+      LogLine(LogLevel::kError, "stopped_before_ready").Str("signal", strsignal(signal_number));
+      return 1;
+    }
   }
 }
 
@@ -85,7 +136,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  if (!Migrate(config)) return 1;
+  if (const int failed = Migrate(config, stop_signals); failed != 0) {
+    // Not a return: a migration still running on its thread must not meet static destructors.
+    std::_Exit(failed);
+  }
   if (migrate_only) return 0;
 
   orderflow::DbPool pool({config.database_url, config.db_pool_size,

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "db/sqlstate.h"
+
 namespace orderflow {
 namespace {
 
@@ -57,6 +59,8 @@ void Metrics::ObserveRequest(int route, int status, double seconds) {
 }
 
 void Metrics::CountDbError(const std::string& sqlstate) {
+  // A client's mistake reported by our functions is an answer, not a database error.
+  if (IsClientError(ClassifySqlState(sqlstate))) return;
   const std::string klass = sqlstate.size() >= 2 ? sqlstate.substr(0, 2) : "XX";
   std::lock_guard<std::mutex> lock(mutex_);
   ++db_errors_[klass];

@@ -42,7 +42,8 @@ class Metrics {
   int AddRoute(const std::string& label);
 
   void ObserveRequest(int route, int status, double seconds);
-  // A failed database call, counted by SQLSTATE class (its first two characters).
+  // A failed database call, counted by SQLSTATE class (its first two characters). Client
+  // mistakes (db/sqlstate.h IsClientError: 22023, OF404, OF409, OF422) are not counted.
   void CountDbError(const std::string& sqlstate);
   // A database call retried by the front, counted by SQLSTATE.
   void CountDbRetry(const std::string& sqlstate);

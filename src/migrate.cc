@@ -1,7 +1,9 @@
 #include "migrate.h"
 
+#include <memory>
 #include <pqxx/pqxx>
 
+#include "db/sqlstate.h"
 #include "embedded.h"
 
 namespace orderflow {
@@ -19,9 +21,14 @@ std::string VersionOf(const std::string& file_name) {
 
 Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
   applied->clear();
+  std::unique_ptr<pqxx::connection> connection;
   try {
-    pqxx::connection connection(url);
-    pqxx::work work(connection, "orderflow-migrate");
+    connection = std::make_unique<pqxx::connection>(url);
+  } catch (const std::exception& e) {
+    return ConnectFailure(e.what());
+  }
+  try {
+    pqxx::work work(*connection, "orderflow-migrate");
     work.exec("SET LOCAL statement_timeout = 0");
     work.exec("SET LOCAL lock_timeout = 0");
     work.exec(std::string("SELECT pg_advisory_xact_lock(") + kLockKey + ")");
@@ -46,9 +53,12 @@ Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
   } catch (const pqxx::sql_error& e) {
     applied->clear();
     return Status::FromServerMessage(e.sqlstate(), e.what());
-  } catch (const std::exception& e) {
+  } catch (const pqxx::broken_connection& e) {
     applied->clear();
     return Status::Error("08006", e.what());
+  } catch (const std::exception& e) {
+    applied->clear();
+    return Status::Error("XX000", e.what());
   }
   return Status::Ok();
 }

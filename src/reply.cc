@@ -53,16 +53,14 @@ Reply Reply::Internal(const std::string& request_id, std::string detail) {
 }
 
 Reply Reply::FromStatus(const Status& status, const std::string& request_id) {
-  const HttpErrorClass error = ClassifySqlState(status.sqlstate());
+  const HttpErrorClass error = HttpAnswerForSqlState(status.sqlstate());
   if (error.http_status == 500) return Internal(request_id, status.ToString());
   Reply reply;
   if (error.show_message) {
     reply = Error(error.http_status, error.code, status.message());
-  } else if (error.http_status == 503) {
-    reply = Error(503, error.code, "the database is unavailable, retry later");
-    reply.headers.emplace_back("Retry-After", kRetryAfterSeconds);
   } else {
-    reply = Error(error.http_status, error.code, "request contains a value the database refuses");
+    reply = Error(error.http_status, error.code, "the database is unavailable, retry later");
+    reply.headers.emplace_back("Retry-After", kRetryAfterSeconds);
   }
   reply.log_detail = status.ToString();
   return reply;

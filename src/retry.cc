@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "error_map.h"
+#include "db/sqlstate.h"
 
 namespace orderflow {
 
@@ -18,7 +18,8 @@ Status RetryTransient(const std::function<Status()>& call, const RetryPolicy& po
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   for (int retry = 1;; ++retry) {
     Status status = call();
-    if (status.ok() || retry > policy.max_retries || !ClassifySqlState(status.sqlstate()).retry) {
+    if (status.ok() || retry > policy.max_retries ||
+        ClassifySqlState(status.sqlstate()) != ErrorKind::kTransient) {
       return status;
     }
     on_retry(status);

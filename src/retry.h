@@ -17,8 +17,8 @@ struct RetryPolicy {
   std::chrono::milliseconds base_delay{10};  // delay before retry n: base * 2^(n-1) * [0.5, 1)
 };
 
-// Calls `call` until it succeeds, fails with a SQLSTATE the error table does not mark as
-// retryable, or has been retried max_retries times. `on_retry` sees each retried failure;
+// Calls `call` until it succeeds, fails with a SQLSTATE that is not ErrorKind::kTransient
+// (db/sqlstate.h), or has been retried max_retries times. `on_retry` sees each retried failure;
 // `sleep` waits between tries (tests pass their own).
 Status RetryTransient(const std::function<Status()>& call, const RetryPolicy& policy,
                       const std::function<void(const Status&)>& on_retry,

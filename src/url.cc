@@ -1,5 +1,7 @@
 #include "url.h"
 
+#include "utf8.h"
+
 namespace orderflow {
 namespace {
 
@@ -28,6 +30,9 @@ std::optional<std::string> PercentDecode(const std::string& text) {
     out.push_back(static_cast<char>(high * 16 + low));
     i += 2;
   }
+  // Text passed to PostgreSQL must be UTF-8; other bytes would be refused there as a data
+  // exception, which is the server's error (500), not the client's.
+  if (!IsWellFormedUtf8(out)) return std::nullopt;
   return out;
 }
 

@@ -8,8 +8,8 @@
 namespace orderflow {
 
 // Decodes %XX escapes (a '+' stays a '+': path segments are not form data). Returns nullopt
-// for a malformed escape and for %00: text passed to PostgreSQL cannot hold a NUL (libpq would
-// silently cut the value there).
+// for a malformed escape, for %00 (text passed to PostgreSQL cannot hold a NUL: libpq would
+// silently cut the value there) and when the decoded bytes are not well-formed UTF-8.
 std::optional<std::string> PercentDecode(const std::string& text);
 
 }  // namespace orderflow

@@ -5,8 +5,9 @@
 namespace orderflow {
 namespace {
 
-// The length of the well-formed UTF-8 sequence at text[at], or 0 when there is none there.
-size_t Utf8SequenceAt(const std::string& text, size_t at) {
+// The length of the well-formed UTF-8 sequence at text[at] (of `size` bytes), or 0 when there
+// is none there.
+size_t Utf8SequenceAt(const char* text, size_t size, size_t at) {
   const unsigned char lead = static_cast<unsigned char>(text[at]);
   if (lead < 0x80) return 1;
   size_t length = 0;
@@ -27,7 +28,7 @@ size_t Utf8SequenceAt(const std::string& text, size_t at) {
   } else {
     return 0;
   }
-  if (text.size() - at < length) return 0;
+  if (size - at < length) return 0;
   for (size_t i = 1; i < length; ++i) {
     const unsigned char next = static_cast<unsigned char>(text[at + i]);
     if ((next & 0xC0) != 0x80) return 0;
@@ -49,7 +50,7 @@ std::string WellFormedUtf8(const std::string& text) {
   out.reserve(text.size());
   out.append(text, 0, first);
   for (size_t at = first; at < text.size();) {
-    const size_t length = Utf8SequenceAt(text, at);
+    const size_t length = Utf8SequenceAt(text.data(), text.size(), at);
     if (length == 0) {
       out += "\xEF\xBF\xBD";
       ++at;
@@ -59,6 +60,15 @@ std::string WellFormedUtf8(const std::string& text) {
     }
   }
   return out;
+}
+
+bool IsWellFormedUtf8(const char* text, size_t length) {
+  for (size_t at = 0; at < length;) {
+    const size_t sequence = Utf8SequenceAt(text, length, at);
+    if (sequence == 0) return false;
+    at += sequence;
+  }
+  return true;
 }
 
 }  // namespace orderflow

@@ -11,6 +11,13 @@ namespace orderflow {
 // byte, an overlong form, a surrogate, beyond U+10FFFF, cut short) replaced by U+FFFD.
 std::string WellFormedUtf8(const std::string& text);
 
+// True when every byte of text[0, length) belongs to a well-formed UTF-8 sequence (no surrogate,
+// nothing beyond U+10FFFF, no overlong form).
+bool IsWellFormedUtf8(const char* text, size_t length);
+inline bool IsWellFormedUtf8(const std::string& text) {
+  return IsWellFormedUtf8(text.data(), text.size());
+}
+
 }  // namespace orderflow
 
 #endif  // ORDERFLOW_UTF8_H_

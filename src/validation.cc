@@ -5,10 +5,12 @@
 #include <rapidjson/pointer.h>
 #include <rapidjson/reader.h>
 
+#include <cstring>
 #include <set>
 #include <stdexcept>
 
 #include "embedded.h"
+#include "utf8.h"
 
 namespace orderflow {
 namespace {
@@ -31,10 +33,11 @@ class GuardedValidator {
     return validator_->RawNumber(str, len, copy);
   }
   bool String(const char* str, rapidjson::SizeType len, bool copy) {
-    return validator_->String(str, len, copy);
+    return StorableText(str, len) && validator_->String(str, len, copy);
   }
   bool StartObject() { return Enter() && validator_->StartObject(); }
   bool Key(const char* str, rapidjson::SizeType len, bool copy) {
+    if (!StorableText(str, len)) return false;
     if (depth_ == 1) top_level_keys_.emplace(str, len);
     return validator_->Key(str, len, copy);
   }
@@ -49,6 +52,7 @@ class GuardedValidator {
   }
 
   bool too_deep() const { return too_deep_; }
+  const std::string& bad_text() const { return bad_text_; }
   const std::set<std::string>& top_level_keys() const { return top_level_keys_; }
 
  private:
@@ -60,7 +64,23 @@ class GuardedValidator {
     return true;
   }
 
+  // A decoded string PostgreSQL's jsonb input would refuse (as a data exception, not ours to
+  // cause): a \u0000 escape, or a \u escape of an unpaired UTF-16 surrogate, which RapidJSON
+  // 1.1 decodes into bytes that are not UTF-8. Raw bytes were validated by the reader already.
+  bool StorableText(const char* str, rapidjson::SizeType len) {
+    if (std::memchr(str, '\0', len) != nullptr) {
+      bad_text_ = "request body must not contain \\u0000: text cannot hold a NUL character";
+      return false;
+    }
+    if (!IsWellFormedUtf8(str, len)) {
+      bad_text_ = "request body is not valid JSON: a \\u escape names an unpaired UTF-16 surrogate";
+      return false;
+    }
+    return true;
+  }
+
   rapidjson::SchemaValidator* const validator_;
+  std::string bad_text_;
   int depth_ = 0;
   bool too_deep_ = false;
   std::set<std::string> top_level_keys_;
@@ -123,6 +143,7 @@ std::string RequestValidator::Validate(RequestKind kind, const std::string& body
   constexpr unsigned kFlags =
       rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
   const rapidjson::ParseResult parsed = reader.Parse<kFlags>(stream, guarded);
+  if (!guarded.bad_text().empty()) return guarded.bad_text();
   if (guarded.too_deep()) {
     return "request body is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep";
   }

@@ -58,6 +58,7 @@ TEST(MetricsTest, DatabaseErrorsRetriesPoolJanitorAndWorkflows) {
   metrics.CountDbError("08006");
   metrics.CountDbError("08001");
   metrics.CountDbError("40001");
+  metrics.CountDbError("22003");
   metrics.CountDbRetry("40001");
   metrics.CountJanitorResumed(3);
   MetricsSnapshot snapshot;
@@ -68,6 +69,8 @@ TEST(MetricsTest, DatabaseErrorsRetriesPoolJanitorAndWorkflows) {
       std::vector<std::pair<std::string, int64_t>>{{"completed", 10}, {"failed", 1}};
   const std::string text = metrics.Render(snapshot);
   EXPECT_TRUE(Contains(text, R"(orderflow_db_errors_total{class="08"} 2)")) << text;
+  EXPECT_TRUE(Contains(text, R"(orderflow_db_errors_total{class="22"} 1)"))
+      << "a data exception of the server's own work is a database error: " << text;
   EXPECT_TRUE(Contains(text, R"(orderflow_db_errors_total{class="40"} 1)"));
   EXPECT_TRUE(Contains(text, R"(orderflow_db_retries_total{sqlstate="40001"} 1)"));
   EXPECT_TRUE(Contains(text, "orderflow_db_pool_connections 8"));
@@ -76,6 +79,13 @@ TEST(MetricsTest, DatabaseErrorsRetriesPoolJanitorAndWorkflows) {
   EXPECT_TRUE(Contains(text, "orderflow_janitor_resumed_workflows_total 3"));
   EXPECT_TRUE(Contains(text, "orderflow_database_up 1"));
   EXPECT_TRUE(Contains(text, R"(orderflow_workflows{status="completed"} 10)"));
+}
+
+TEST(MetricsTest, ClientMistakesAreNotDatabaseErrors) {
+  Metrics metrics;
+  for (const char* state : {"22023", "OF404", "OF409", "OF422"}) metrics.CountDbError(state);
+  const std::string text = metrics.Render({});
+  EXPECT_EQ(text.find("orderflow_db_errors_total{"), std::string::npos) << text;
 }
 
 TEST(MetricsTest, UnreadableDatabaseIsReportedNotGuessed) {

@@ -89,11 +89,15 @@ TEST(ReplyTest, UnavailableIs503WithRetryAfter) {
   EXPECT_EQ(reply.body.find("refused"), std::string::npos);
 }
 
-TEST(ReplyTest, RefusedInputIs400WithoutTheDatabaseMessage) {
-  const Reply reply =
-      Reply::FromStatus(Status::Error("22P05", "unsupported Unicode escape sequence"), "r");
-  EXPECT_EQ(reply.status, 400);
-  EXPECT_EQ(reply.body.find("Unicode"), std::string::npos);
+TEST(ReplyTest, DataExceptionsOfTheServersOwnWorkAre500WithoutTheDatabaseMessage) {
+  for (const char* state : {"22003", "22P02", "22P05", "23505", "23514"}) {
+    const Reply reply =
+        Reply::FromStatus(Status::Error(state, "integer out of range in \"payments_key\""), "r");
+    EXPECT_EQ(reply.status, 500) << state;
+    EXPECT_EQ(reply.body, R"({"error":"internal error","code":"internal_error","requestId":"r"})")
+        << state;
+    EXPECT_NE(reply.log_detail.find("payments_key"), std::string::npos) << "the log keeps it";
+  }
 }
 
 }  // namespace

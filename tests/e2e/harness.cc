@@ -167,7 +167,7 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0 && Terminate(std::chrono::seconds(10)) == -1) Kill9();
 }
 
-void ServerProcess::Start() {
+void ServerProcess::Launch(const std::vector<std::string>& args) {
   ASSERT_LT(pid_, 0) << "server already running";
   char path[] = "/tmp/orderflow-e2e-XXXXXX";
   const int fd = mkstemp(path);
@@ -184,17 +184,26 @@ void ServerProcess::Start() {
       {"LOG_LEVEL", "info"}};
   for (const auto& [name, value] : env_) env[name] = value;
 
+  std::vector<std::string> argv_text = {ORDERFLOW_SERVER_PATH};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_text) argv.push_back(arg.data());
+  argv.push_back(nullptr);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
     for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-    execl(ORDERFLOW_SERVER_PATH, ORDERFLOW_SERVER_PATH, static_cast<char*>(nullptr));
+    execv(ORDERFLOW_SERVER_PATH, argv.data());
     _exit(127);
   }
   close(fd);
   pid_ = pid;
+}
+
+void ServerProcess::Start() {
+  ASSERT_NO_FATAL_FAILURE(Launch());
 
   // The server logs {"event":"listening","port":N} once it accepts connections.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -235,9 +244,9 @@ int ServerProcess::Terminate(std::chrono::milliseconds timeout) {
   return Wait(timeout);
 }
 
-void ServerProcess::SignalTerm() {
-  if (pid_ > 0) kill(pid_, SIGTERM);
-}
+void ServerProcess::SignalTerm() { Signal(SIGTERM); }
+
+bool ServerProcess::Signal(int signal_number) { return pid_ > 0 && kill(pid_, signal_number) == 0; }
 
 int ServerProcess::Wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;

@@ -61,12 +61,16 @@ class ServerProcess {
 
   // Starts the binary on a free port and waits until /health answers 200.
   void Start();
+  // Starts the binary (with `args`) and returns at once, for tests of the start-up itself.
+  void Launch(const std::vector<std::string>& args = {});
   // SIGKILL, no warning, then reaps it.
   void Kill9();
   // SIGTERM; returns the exit status once it ended (or -1 after `timeout`).
   int Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Sends SIGTERM without waiting; Wait() then reaps it.
   void SignalTerm();
+  // Sends `signal_number` without waiting; false when the server is not running.
+  bool Signal(int signal_number);
   int Wait(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
 

@@ -317,6 +317,70 @@ TEST(OutageTest, PostgresRestartUnderLoadGives503sThenRecoversWithinFiveSeconds)
   ExpectNothingDoubledNothingMissing(log, prefix);
 }
 
+// Sends `n` requests from `n` clients at once (creates and processes alternately) and returns
+// those that did not succeed, as "status body" lines.
+std::vector<std::string> FailedOf(uint16_t port, const std::string& prefix, int n) {
+  std::mutex mutex;
+  std::vector<std::string> failed;
+  RunConcurrently(n, [&](int i) {
+    Sent sent;
+    sent.create = i % 2 == 0;
+    sent.id = prefix + "-" + std::to_string(i);
+    const HttpResponse response = SendOne(port, sent);
+    if (response.status == 200 || response.status == 201) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    failed.push_back(std::to_string(response.status) + " " + response.body + response.error);
+  });
+  return failed;
+}
+
+// Issue 9 item 4: pooled connections that died while idle (the server restarted, or ended the
+// sessions) are found before a statement is sent on them, or the call is sent again on a fresh
+// connection: once /health is 200, no request answers 503.
+class StaleConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(server_.Start());
+    // Every pooled connection opened and used: 32 clients on 8 connections.
+    ASSERT_EQ(FailedOf(server_.port(), Unique("stale-warm"), 32), std::vector<std::string>{});
+  }
+  void ExpectEveryRequestSucceeds() {
+    ASSERT_TRUE(
+        Eventually([&] { return server_.Get("/health").status == 200; }, std::chrono::seconds(10)));
+    for (int round = 0; round < 2; ++round) {
+      EXPECT_EQ(FailedOf(server_.port(), Unique("stale"), 32), std::vector<std::string>{})
+          << "round " << round << "; log:\n"
+          << server_.Log().substr(0, 4000);
+    }
+    EXPECT_NE(server_.Log().find("\"event\":\"db_connection_replaced\""), std::string::npos)
+        << "dead connections were found and replaced";
+  }
+  ServerProcess server_{std::map<std::string, std::string>{
+      {"DB_POOL_SIZE", "8"}, {"HTTP_THREADS", "8"}, {"JANITOR_INTERVAL_MS", "0"}}};
+};
+
+TEST_F(StaleConnectionTest, AfterAPostgresRestartNoRequestMeetsADeadConnection) {
+  ASSERT_NO_FATAL_FAILURE(StopDatabase());
+  ASSERT_NO_FATAL_FAILURE(StartDatabase());
+  ExpectEveryRequestSucceeds();
+}
+
+TEST_F(StaleConnectionTest, AfterTheSessionsWereTerminatedNoRequestMeetsADeadConnection) {
+  // Every server session of the test database but ours, as an operator would end them.
+  ASSERT_GT(QueryCount("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                       " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                       " AND backend_type = 'client backend'"),
+            0);
+  ASSERT_TRUE(Eventually(
+      [] {
+        return QueryCount(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'orderflow' AND backend_type = 'client backend'") == 0;
+      },
+      std::chrono::seconds(5)));
+  ExpectEveryRequestSucceeds();
+}
+
 TEST(CrashTest, KillNineUnderLoadThenResendingEverythingDoublesAndLosesNothing) {
   ServerProcess server(
       std::map<std::string, std::string>{{"DB_POOL_SIZE", "16"}, {"HTTP_THREADS", "16"}});

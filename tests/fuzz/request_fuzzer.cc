@@ -1,8 +1,8 @@
 // libFuzzer target over the code that turns untrusted bytes into answers without a database:
 // request validation (RequestValidator::Validate for each RequestKind, CheckIdempotencyKey),
 // path decoding (PercentDecode), request ids (RequestIdFor) and error mapping
-// (ClassifySqlState, Status::FromServerMessage, Reply::FromStatus, Reply::Error). Built with
-// ASan and UBSan (make fuzz).
+// (ClassifySqlState, HttpAnswerFor, Status::FromServerMessage, Reply::FromStatus, Reply::Error).
+// Built with ASan and UBSan (make fuzz).
 //
 // The first input byte picks the request kind and whether an Idempotency-Key is present; the
 // other bytes are the body, the header value, the path segment and the request id, and their
@@ -24,6 +24,7 @@
 #include "request_id.h"
 #include "status.h"
 #include "url.h"
+#include "utf8.h"
 #include "validation.h"
 
 namespace orderflow {
@@ -165,9 +166,11 @@ void FuzzIdempotencyKey(bool present, const std::string& value) {
 void FuzzPercentDecode(const std::string& segment) {
   const std::optional<std::string> decoded = PercentDecode(segment);
   if (!decoded) {
-    Check(segment.find('%') != std::string::npos, "only an escape can be malformed");
+    Check(segment.find('%') != std::string::npos || !IsWellFormedUtf8(segment),
+          "only an escape or bytes that are not UTF-8 can be refused");
     return;
   }
+  Check(IsWellFormedUtf8(*decoded), "a decoded segment is UTF-8");
   Check(decoded->size() <= segment.size(), "decoding never grows the text");
   Check(decoded->find('\0') == std::string::npos || segment.find('\0') != std::string::npos,
         "%00 never decodes to a NUL");
@@ -200,13 +203,16 @@ void FuzzRequestId(const std::string& given) {
 
 void FuzzErrorMapping(const std::string& sqlstate, const std::string& message,
                       const std::string& request_id) {
-  const HttpErrorClass error = ClassifySqlState(sqlstate);
+  const ErrorKind kind = ClassifySqlState(sqlstate);
+  const HttpErrorClass error = HttpAnswerFor(kind);
   const int s = error.http_status;
   Check(s == 400 || s == 404 || s == 409 || s == 422 || s == 500 || s == 503,
         "a SQLSTATE maps to 400, 404, 409, 422, 500 or 503");
   Check(error.code != nullptr && error.code[0] != '\0', "every class has a code");
   Check(sqlstate.size() == 5 || s == 500, "anything but five characters is unknown: 500");
-  Check(!error.retry || s == 503, "a retried SQLSTATE ends as a 503");
+  Check(kind != ErrorKind::kTransient || s == 503, "a retried SQLSTATE ends as a 503");
+  Check(IsClientError(kind) == (s >= 400 && s < 500), "exactly the client's mistakes are 4xx");
+  Check(s != 400 || sqlstate == "22023", "only our own argument checks (22023) are a 400");
 
   // `message` is what libpq reports; the pool turns it into a Status exactly like this.
   const Status status = Status::FromServerMessage(sqlstate, message);
@@ -227,8 +233,7 @@ void FuzzErrorMapping(const std::string& sqlstate, const std::string& message,
               request_id == body["requestId"].GetString(),
           "a 500 names its request id");
   } else if (!error.show_message) {
-    Check(sentence == "the database is unavailable, retry later" ||
-              sentence == "request contains a value the database refuses",
+    Check(sentence == "the database is unavailable, retry later",
           "a hidden message is replaced by a fixed sentence");
   } else {
     for (const char* label :
