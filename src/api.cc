@@ -40,18 +40,18 @@ Reply Api::Health(const RequestContext& /*context*/) {
 
 Reply Api::CreateOrder(const RequestContext& context, const std::string* idempotency_key,
                        const std::string& body) {
-  switch (CheckIdempotencyKey(idempotency_key != nullptr,
-                              idempotency_key != nullptr ? *idempotency_key : std::string())) {
+  // The key's rules are the database's; only a key that cannot be sent as text stops here.
+  switch (CheckIdempotencyKey(idempotency_key)) {
     case KeyCheck::kMissing:
       return Reply::Json(400, kKeyRequiredBody);
-    case KeyCheck::kInvalid:
-      return Reply::Error(400, "invalid_idempotency_key",
-                          "Idempotency-Key must be 1 to 255 printable ASCII characters");
-    case KeyCheck::kOk:
+    case KeyCheck::kNotText:
+      return Reply::Error(400, "invalid_request",
+                          "Idempotency-Key header must be UTF-8 text without NUL bytes");
+    case KeyCheck::kPresent:
       break;
   }
-  const std::string invalid = validator_->Validate(RequestKind::kCreateOrder, body);
-  if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+  const BodyCheck checked = validator_->Check(body);
+  if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
 
   std::vector<SqlValue> row;
   const Status status = Call(SqlCall::kCreateOrder, {*idempotency_key, body}, &row);
@@ -69,10 +69,10 @@ Reply Api::GetOrder(const RequestContext& context, const std::string& id) {
 }
 
 Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) {
-  const std::string invalid = validator_->Validate(RequestKind::kProcessOrder, body);
-  if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+  const BodyCheck checked = validator_->Check(body);
+  if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   std::vector<SqlValue> row;
-  const Status status = Call(SqlCall::kProcessOrder, {body}, &row);
+  const Status status = Call(SqlCall::kProcessOrder, {checked.order_id, body}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.empty() || !row[0]) {
     return Reply::Internal(context.request_id, "process_order returned null");
@@ -89,12 +89,12 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
   // The body is optional: no body cancels without a reason.
   const bool has_body = body.find_first_not_of(" \t\r\n") != std::string::npos;
   if (has_body) {
-    const std::string invalid = validator_->Validate(RequestKind::kCancelOrder, body);
-    if (!invalid.empty()) return Reply::Error(400, "invalid_request", invalid);
+    const BodyCheck checked = validator_->Check(body);
+    if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   }
   std::vector<SqlValue> row;
   const Status status =
-      Call(SqlCall::kCancelOrder, {order_id, has_body ? body : std::string("{}")}, &row);
+      Call(SqlCall::kCancelOrder, {order_id, has_body ? SqlValue(body) : SqlValue()}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.empty() || !row[0]) {
     return Reply::Internal(context.request_id, "cancel_order returned null");

@@ -1,5 +1,6 @@
-// Api: one method per route. Each validates the request's shape, makes exactly one SQL call
-// and turns its answer or its SQLSTATE into a Reply. No business rule lives here.
+// Api: one method per route. Each checks what the transport must (validation.h), makes exactly
+// one SQL call and turns its answer or its SQLSTATE into a Reply. No business rule, and no rule
+// of a request's fields, lives here.
 #ifndef ORDERFLOW_API_H_
 #define ORDERFLOW_API_H_
 

@@ -1,5 +1,5 @@
 // Files embedded into the binary at build time (cmake/embed.cmake), so the server needs nothing
-// beside it: the schema migrations, the SQL functions and the JSON Schemas of request bodies.
+// beside it: the schema migrations and the SQL functions.
 #ifndef ORDERFLOW_EMBEDDED_H_
 #define ORDERFLOW_EMBEDDED_H_
 
@@ -19,9 +19,6 @@ const std::vector<File>& Migrations();
 
 // db/functions/*.sql, sorted by name (applied in that order).
 const std::vector<File>& Functions();
-
-// The JSON Schema src/schemas/<name>, or nullptr when there is none.
-const char* Schema(const std::string& name);
 
 }  // namespace embedded
 }  // namespace orderflow

@@ -9,11 +9,10 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "SELECT status, body::text, replayed FROM orderflow.create_order_idempotent($1, $2::jsonb)"},
     {SqlCall::kGetOrder, "of_get_order", "SELECT orderflow.get_order($1)::text"},
     {SqlCall::kProcessOrder, "of_process_order",
-     "SELECT orderflow.process_order(b->>'orderId', (b->>'amount')::numeric, b->>'item')::text "
-     "FROM (SELECT $1::jsonb AS b) AS request"},
+     "SELECT orderflow.process_order_request($1, $2::jsonb)::text"},
     {SqlCall::kGetWorkflow, "of_get_workflow", "SELECT orderflow.get_workflow($1)::text"},
     {SqlCall::kCancelOrder, "of_cancel_order",
-     "SELECT orderflow.cancel_order($1, ($2::jsonb)->>'reason')::text"},
+     "SELECT orderflow.cancel_order_request($1, $2::jsonb)::text"},
     {SqlCall::kResumeDue, "of_janitor_tick", "SELECT orderflow.janitor_tick($1::integer)"},
     {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
     {SqlCall::kPublishOutbox, "of_publish_outbox", "SELECT orderflow.publish_outbox($1::integer)"},

@@ -1,6 +1,8 @@
 // The SQL the front sends: one statement per kind of request, each calling one orderflow
-// function. Request bodies are passed as jsonb and unpacked in SQL, so numbers reach
-// PostgreSQL exactly as the client wrote them (no binary floating point on the way).
+// function. Request bodies are passed as jsonb and checked and unpacked in SQL (the one owner
+// of input rules), so numbers reach PostgreSQL exactly as the client wrote them (no binary
+// floating point on the way). The order id and the idempotency key are arguments of their own,
+// so that a sharded deployment can route a call without reading its body.
 #ifndef ORDERFLOW_SQL_CALLS_H_
 #define ORDERFLOW_SQL_CALLS_H_
 
@@ -12,9 +14,9 @@ enum class SqlCall {
   kHealth,          // () → 1
   kCreateOrder,     // (key, body) → status, body, replayed
   kGetOrder,        // (id) → order json or null
-  kProcessOrder,    // (body) → workflow state json
+  kProcessOrder,    // (orderId or null, body) → workflow state json
   kGetWorkflow,     // (orderId) → workflow state json or null
-  kCancelOrder,     // (orderId, body) → workflow state json
+  kCancelOrder,     // (orderId, body or null) → workflow state json
   kResumeDue,       // (batch) → number of workflows resumed
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed

@@ -1,190 +1,326 @@
 #include "validation.h"
 
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/pointer.h>
-#include <rapidjson/reader.h>
+#include <algorithm>
+#include <cstdint>
 
-#include <cstring>
-#include <set>
-#include <stdexcept>
-
-#include "embedded.h"
 #include "utf8.h"
 
 namespace orderflow {
 namespace {
 
-// Forwards SAX events to the schema validator, refusing documents nested deeper than
-// kMaxJsonDepth and remembering the member names of the top-level object, so that a failed
-// "required" can name the missing field.
-class GuardedValidator {
+// PostgreSQL's numeric limits (src/backend/utils/adt/numeric.c), which jsonb numbers share:
+// beyond them jsonb input raises 22003 "value overflows numeric format".
+constexpr int64_t kMaxExponentInput = 1073741822;  // |exponent| < INT_MAX / 2
+constexpr int64_t kMaxDisplayScale = 16383;        // NUMERIC_DSCALE_MAX: digits after the point
+constexpr int64_t kMaxLeadingPower = 131071;       // NUMERIC_WEIGHT_MAX: value < 10^131072
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void AppendUtf8(uint32_t code_point, std::string* out) {
+  if (code_point < 0x80) {
+    out->push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else if (code_point < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (code_point >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  }
+}
+
+// A JSON parser that keeps nothing but the top-level "orderId": the grammar of RFC 8259, with
+// PostgreSQL's jsonb input rules for what a valid text may still not hold (\u0000, unpaired
+// surrogates, numbers numeric cannot store). Recursion is bounded by kMaxJsonDepth.
+class Parser {
  public:
-  explicit GuardedValidator(rapidjson::SchemaValidator* validator) : validator_(validator) {}
+  explicit Parser(const std::string& text) : text_(text) {}
 
-  bool Null() { return validator_->Null(); }
-  bool Bool(bool b) { return validator_->Bool(b); }
-  bool Int(int i) { return validator_->Int(i); }
-  bool Uint(unsigned u) { return validator_->Uint(u); }
-  bool Int64(int64_t i) { return validator_->Int64(i); }
-  bool Uint64(uint64_t u) { return validator_->Uint64(u); }
-  bool Double(double d) { return validator_->Double(d); }
-  bool RawNumber(const char* str, rapidjson::SizeType len, bool copy) {
-    return validator_->RawNumber(str, len, copy);
+  BodyCheck Run() {
+    BodyCheck result;
+    SkipSpace();
+    if (at_ == text_.size()) {
+      result.problem = "request body is empty";
+    } else if (text_[at_] != '{') {
+      result.problem = "request body must be a JSON object";  // db's _check_object sentence
+    } else if (ParseObject(1, true)) {
+      SkipSpace();
+      if (at_ != text_.size()) Fail("unexpected data after the object");
+    }
+    if (!error_.empty()) {
+      result.problem = error_;
+    } else if (result.problem.empty()) {
+      result.order_id = order_id_;
+    }
+    return result;
   }
-  bool String(const char* str, rapidjson::SizeType len, bool copy) {
-    return StorableText(str, len) && validator_->String(str, len, copy);
-  }
-  bool StartObject() { return Enter() && validator_->StartObject(); }
-  bool Key(const char* str, rapidjson::SizeType len, bool copy) {
-    if (!StorableText(str, len)) return false;
-    if (depth_ == 1) top_level_keys_.emplace(str, len);
-    return validator_->Key(str, len, copy);
-  }
-  bool EndObject(rapidjson::SizeType members) {
-    --depth_;
-    return validator_->EndObject(members);
-  }
-  bool StartArray() { return Enter() && validator_->StartArray(); }
-  bool EndArray(rapidjson::SizeType elements) {
-    --depth_;
-    return validator_->EndArray(elements);
-  }
-
-  bool too_deep() const { return too_deep_; }
-  const std::string& bad_text() const { return bad_text_; }
-  const std::set<std::string>& top_level_keys() const { return top_level_keys_; }
 
  private:
-  bool Enter() {
-    if (++depth_ > kMaxJsonDepth) {
-      too_deep_ = true;
-      return false;
+  bool Fail(const std::string& what) {
+    error_ = "request body is not valid JSON: " + what + " (at byte " + std::to_string(at_) + ")";
+    return false;
+  }
+  bool Refuse(std::string sentence) {
+    error_ = std::move(sentence);
+    return false;
+  }
+
+  bool AtEnd() const { return at_ >= text_.size(); }
+  char Peek() const { return AtEnd() ? '\0' : text_[at_]; }
+
+  void SkipSpace() {
+    while (!AtEnd() &&
+           (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r')) {
+      ++at_;
+    }
+  }
+
+  // `depth`: the nesting of the container being opened (the body itself is 1).
+  bool ParseObject(int depth, bool top) {
+    if (depth > kMaxJsonDepth) {
+      return Refuse("request body is nested more than " + std::to_string(kMaxJsonDepth) +
+                    " levels deep");
+    }
+    ++at_;  // '{'
+    SkipSpace();
+    if (Peek() == '}') {
+      ++at_;
+      return true;
+    }
+    std::string name;
+    while (true) {
+      SkipSpace();
+      if (Peek() != '"') return Fail("expected a member name in double quotes");
+      name.clear();
+      if (!ParseString(top ? &name : nullptr)) return false;
+      SkipSpace();
+      if (Peek() != ':') return Fail("expected ':' after a member name");
+      ++at_;
+      SkipSpace();
+      if (top && name == "orderId") {
+        // jsonb keeps the last of duplicate names; so does this.
+        order_id_.reset();
+        if (Peek() == '"') {
+          std::string value;
+          if (!ParseString(&value)) return false;
+          order_id_ = std::move(value);
+        } else if (!ParseValue(depth)) {
+          return false;
+        }
+      } else if (!ParseValue(depth)) {
+        return false;
+      }
+      SkipSpace();
+      if (Peek() == ',') {
+        ++at_;
+        continue;
+      }
+      if (Peek() == '}') {
+        ++at_;
+        return true;
+      }
+      return Fail(AtEnd() ? "unexpected end" : "expected ',' or '}'");
+    }
+  }
+
+  bool ParseArray(int depth) {
+    if (depth > kMaxJsonDepth) {
+      return Refuse("request body is nested more than " + std::to_string(kMaxJsonDepth) +
+                    " levels deep");
+    }
+    ++at_;  // '['
+    SkipSpace();
+    if (Peek() == ']') {
+      ++at_;
+      return true;
+    }
+    while (true) {
+      SkipSpace();
+      if (!ParseValue(depth)) return false;
+      SkipSpace();
+      if (Peek() == ',') {
+        ++at_;
+        continue;
+      }
+      if (Peek() == ']') {
+        ++at_;
+        return true;
+      }
+      return Fail(AtEnd() ? "unexpected end" : "expected ',' or ']'");
+    }
+  }
+
+  // A value inside a container of nesting `depth`.
+  bool ParseValue(int depth) {
+    if (AtEnd()) return Fail("unexpected end");
+    const char c = text_[at_];
+    if (c == '{') return ParseObject(depth + 1, false);
+    if (c == '[') return ParseArray(depth + 1);
+    if (c == '"') return ParseString(nullptr);
+    if (c == '-' || IsDigit(c)) return ParseNumber();
+    for (const char* word : {"true", "false", "null"}) {
+      if (text_.compare(at_, std::char_traits<char>::length(word), word) == 0) {
+        at_ += std::char_traits<char>::length(word);
+        return true;
+      }
+    }
+    return Fail("invalid value");
+  }
+
+  // Four hex digits at text_[from]; -1 when there are none.
+  int32_t Hex4(size_t from) const {
+    if (text_.size() - std::min(from, text_.size()) < 4) return -1;
+    int32_t value = 0;
+    for (size_t i = from; i < from + 4; ++i) {
+      const int digit = HexValue(text_[i]);
+      if (digit < 0) return -1;
+      value = value * 16 + digit;
+    }
+    return value;
+  }
+
+  // A string at text_[at_] == '"'; decoded into *out unless out is null. The raw bytes are
+  // already known to be UTF-8.
+  bool ParseString(std::string* out) {
+    ++at_;  // '"'
+    while (true) {
+      if (AtEnd()) return Fail("unterminated string");
+      const unsigned char c = static_cast<unsigned char>(text_[at_]);
+      if (c == '"') {
+        ++at_;
+        return true;
+      }
+      if (c < 0x20) return Fail("control characters in strings must be escaped");
+      if (c != '\\') {
+        if (out != nullptr) out->push_back(static_cast<char>(c));
+        ++at_;
+        continue;
+      }
+      if (at_ + 1 >= text_.size()) return Fail("unterminated string");
+      const char escape = text_[at_ + 1];
+      const char* const simple = "\"\"\\\\//b\bf\fn\nr\rt\t";
+      const char* found = nullptr;
+      for (const char* p = simple; *p != '\0'; p += 2) {
+        if (*p == escape) found = p;
+      }
+      if (found != nullptr) {
+        if (out != nullptr) out->push_back(found[1]);
+        at_ += 2;
+        continue;
+      }
+      if (escape != 'u') return Fail("invalid escape");
+      const int32_t unit = Hex4(at_ + 2);
+      if (unit < 0) return Fail("invalid \\u escape");
+      uint32_t code_point = static_cast<uint32_t>(unit);
+      size_t length = 6;
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        const int32_t low = (text_.compare(at_ + 6, 2, "\\u") == 0) ? Hex4(at_ + 8) : -1;
+        if (low < 0xDC00 || low > 0xDFFF) {
+          return Fail("a \\u escape names an unpaired UTF-16 surrogate");
+        }
+        code_point = 0x10000 + ((static_cast<uint32_t>(unit) - 0xD800) << 10) +
+                     (static_cast<uint32_t>(low) - 0xDC00);
+        length = 12;
+      } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+        return Fail("a \\u escape names an unpaired UTF-16 surrogate");
+      } else if (unit == 0) {
+        return Refuse("request body must not contain \\u0000: text cannot hold a NUL character");
+      }
+      if (out != nullptr) AppendUtf8(code_point, out);
+      at_ += length;
+    }
+  }
+
+  // A number (RFC 8259 grammar) that PostgreSQL's numeric can also store.
+  bool ParseNumber() {
+    const size_t start = at_;
+    if (Peek() == '-') ++at_;
+    if (!IsDigit(Peek())) return Fail("invalid number");
+    const size_t int_start = at_;
+    if (Peek() == '0') {
+      ++at_;
+      if (IsDigit(Peek())) return Fail("invalid number: leading zero");
+    } else {
+      while (IsDigit(Peek())) ++at_;
+    }
+    const size_t int_end = at_;
+    size_t frac_start = at_;
+    size_t frac_end = at_;
+    if (Peek() == '.') {
+      ++at_;
+      if (!IsDigit(Peek())) return Fail("invalid number");
+      frac_start = at_;
+      while (IsDigit(Peek())) ++at_;
+      frac_end = at_;
+    }
+    int64_t exponent = 0;
+    if (Peek() == 'e' || Peek() == 'E') {
+      ++at_;
+      bool negative = false;
+      if (Peek() == '+' || Peek() == '-') {
+        negative = Peek() == '-';
+        ++at_;
+      }
+      if (!IsDigit(Peek())) return Fail("invalid number");
+      while (IsDigit(Peek())) {
+        if (exponent <= kMaxExponentInput) exponent = exponent * 10 + (text_[at_] - '0');
+        ++at_;
+      }
+      if (negative) exponent = -exponent;
+    }
+    // The power of ten of the leading significant digit, when the number is not zero.
+    std::optional<int64_t> leading;
+    for (size_t i = int_start; i < int_end && !leading; ++i) {
+      if (text_[i] != '0') leading = static_cast<int64_t>(int_end - i) - 1 + exponent;
+    }
+    for (size_t i = frac_start; i < frac_end && !leading; ++i) {
+      if (text_[i] != '0') leading = -static_cast<int64_t>(i - frac_start) - 1 + exponent;
+    }
+    const int64_t scale =
+        std::max<int64_t>(0, static_cast<int64_t>(frac_end - frac_start) - exponent);
+    if (exponent > kMaxExponentInput || exponent < -kMaxExponentInput || scale > kMaxDisplayScale ||
+        (leading && *leading > kMaxLeadingPower)) {
+      at_ = start;
+      return Fail("a number is too large or has too many decimals for PostgreSQL's numeric");
     }
     return true;
   }
 
-  // A decoded string PostgreSQL's jsonb input would refuse (as a data exception, not ours to
-  // cause): a \u0000 escape, or a \u escape of an unpaired UTF-16 surrogate, which RapidJSON
-  // 1.1 decodes into bytes that are not UTF-8. Raw bytes were validated by the reader already.
-  bool StorableText(const char* str, rapidjson::SizeType len) {
-    if (std::memchr(str, '\0', len) != nullptr) {
-      bad_text_ = "request body must not contain \\u0000: text cannot hold a NUL character";
-      return false;
-    }
-    if (!IsWellFormedUtf8(str, len)) {
-      bad_text_ = "request body is not valid JSON: a \\u escape names an unpaired UTF-16 surrogate";
-      return false;
-    }
-    return true;
-  }
-
-  rapidjson::SchemaValidator* const validator_;
-  std::string bad_text_;
-  int depth_ = 0;
-  bool too_deep_ = false;
-  std::set<std::string> top_level_keys_;
+  const std::string& text_;
+  size_t at_ = 0;
+  std::string error_;
+  std::optional<std::string> order_id_;
 };
-
-void Compile(const char* name, rapidjson::Document* document,
-             std::unique_ptr<rapidjson::SchemaDocument>* compiled) {
-  const char* const text = embedded::Schema(name);
-  if (text == nullptr) throw std::logic_error(std::string("missing schema ") + name);
-  if (document->Parse(text).HasParseError()) {
-    throw std::logic_error(std::string("malformed schema ") + name);
-  }
-  *compiled = std::make_unique<rapidjson::SchemaDocument>(*document);
-}
-
-// The "description" of the schema node at `pointer`, which our schemas word as the message.
-std::string DescriptionAt(const rapidjson::Document& schema, const rapidjson::Pointer& pointer) {
-  const rapidjson::Value* const node = pointer.Get(schema);
-  if (node != nullptr && node->IsObject()) {
-    const auto it = node->FindMember("description");
-    if (it != node->MemberEnd() && it->value.IsString()) return it->value.GetString();
-  }
-  return "request body is invalid";
-}
 
 }  // namespace
 
-RequestValidator::RequestValidator() {
-  Compile("create_order.json", &create_order_.document, &create_order_.compiled);
-  Compile("process_order.json", &process_order_.document, &process_order_.compiled);
-  Compile("cancel_order.json", &cancel_order_.document, &cancel_order_.compiled);
-}
-
-RequestValidator::~RequestValidator() = default;
-
-const RequestValidator::Schema& RequestValidator::SchemaFor(RequestKind kind) const {
-  switch (kind) {
-    case RequestKind::kCreateOrder:
-      return create_order_;
-    case RequestKind::kProcessOrder:
-      return process_order_;
-    case RequestKind::kCancelOrder:
-      return cancel_order_;
-  }
-  return create_order_;
-}
-
-std::string RequestValidator::Validate(RequestKind kind, const std::string& body) const {
-  // RapidJSON reads a NUL byte as the end of the input, so "{...}\0anything" would pass, and
-  // PostgreSQL would receive the body cut at the NUL. JSON text never contains one.
+BodyCheck RequestValidator::Check(const std::string& body) const {
+  // libpq passes text up to its first NUL, so "{...}\0anything" would reach PostgreSQL cut
+  // short. JSON text never contains one.
   const size_t nul = body.find('\0');
   if (nul != std::string::npos) {
-    return "request body is not valid JSON: NUL byte (at byte " + std::to_string(nul) + ")";
+    return {"request body is not valid JSON: NUL byte (at byte " + std::to_string(nul) + ")", {}};
   }
-  const Schema& schema = SchemaFor(kind);
-  rapidjson::SchemaValidator validator(*schema.compiled);
-  GuardedValidator guarded(&validator);
-  rapidjson::Reader reader;
-  rapidjson::MemoryStream stream(body.data(), body.size());
-  constexpr unsigned kFlags =
-      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
-  const rapidjson::ParseResult parsed = reader.Parse<kFlags>(stream, guarded);
-  if (!guarded.bad_text().empty()) return guarded.bad_text();
-  if (guarded.too_deep()) {
-    return "request body is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep";
-  }
-  if (!validator.IsValid()) {
-    const rapidjson::Pointer at = validator.GetInvalidSchemaPointer();
-    const std::string keyword = validator.GetInvalidSchemaKeyword();
-    if (keyword == "required") {
-      const rapidjson::Value* const node = at.Get(schema.document);
-      if (node != nullptr && node->HasMember("required")) {
-        for (const auto& name : (*node)["required"].GetArray()) {
-          if (guarded.top_level_keys().count(name.GetString()) == 0) {
-            return std::string(name.GetString()) + " is required";
-          }
-        }
-      }
-    }
-    return DescriptionAt(schema.document, at);
-  }
-  if (parsed.IsError()) {
-    if (parsed.Code() == rapidjson::kParseErrorDocumentEmpty) return "request body is empty";
-    const std::string at = " (at byte " + std::to_string(parsed.Offset()) + ")";
-    if (parsed.Offset() < body.size() && static_cast<unsigned char>(body[parsed.Offset()]) < 0x20) {
-      // RapidJSON calls an unescaped control character in a string an invalid escape.
-      return "request body is not valid JSON: control characters in strings must be escaped" + at;
-    }
-    if (parsed.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
-      return "request body is not valid UTF-8";
-    }
-    return std::string("request body is not valid JSON: ") +
-           rapidjson::GetParseError_En(parsed.Code()) + at;
-  }
-  return "";
+  if (!IsWellFormedUtf8(body)) return {"request body is not valid UTF-8", {}};
+  return Parser(body).Run();
 }
 
-KeyCheck CheckIdempotencyKey(bool present, const std::string& value) {
-  if (!present || value.empty()) return KeyCheck::kMissing;
-  if (value.size() > 255) return KeyCheck::kInvalid;
-  for (const char c : value) {
-    if (c < 0x20 || c > 0x7e) return KeyCheck::kInvalid;
-  }
-  return KeyCheck::kOk;
+KeyCheck CheckIdempotencyKey(const std::string* key) {
+  if (key == nullptr || key->empty()) return KeyCheck::kMissing;
+  if (key->find('\0') != std::string::npos || !IsWellFormedUtf8(*key)) return KeyCheck::kNotText;
+  return KeyCheck::kPresent;
 }
 
 }  // namespace orderflow

@@ -2,19 +2,25 @@
 // cases per kind of hostility, each sent to POST /orders, POST /api/orders/process and the
 // optional body of POST /api/orders/{orderId}/cancel where it applies. Every case must get its
 // 4xx with a JSON error body {"error","code"} and leave the row counts of every table a request
-// can write unchanged. SQL injection strings are data: accepted and stored verbatim.
+// can write unchanged. A body the front passes on is refused by the SQL function itself, and
+// the client reads exactly the sentence psql shows for the same call. SQL injection strings are
+// data: accepted and stored verbatim.
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "harness.h"
+#include "status.h"
+#include "validation.h"
 
 namespace orderflow_test {
 namespace {
@@ -117,7 +123,7 @@ std::string With(Route route, const std::string& field, const std::string& raw) 
 
 std::string Valid(Route route) { return With(route, "", ""); }
 
-// The fields the schema wants as strings, and as numbers.
+// The fields SQL wants as strings, and as numbers.
 std::vector<std::string> StringFields(Route route) {
   switch (route) {
     case Route::kCreate:
@@ -190,6 +196,60 @@ std::map<std::string, long> RowCounts() {
     counts[table] = std::stol(value);
   }
   return counts;
+}
+
+// What the SQL function of `route` says, called directly as psql would (in a transaction that
+// is rolled back), for a request the front passes on: "" when it accepts the call, else
+// "SQLSTATE: sentence". nullopt when the front refuses the request itself (transport checks),
+// so the database never sees it.
+std::optional<std::string> SqlAnswer(Route route, const std::string& body,
+                                     const std::vector<std::string>& headers,
+                                     const std::string& cancel_target) {
+  static const orderflow::RequestValidator validator;
+  const bool empty_cancel =
+      route == Route::kCancel && body.find_first_not_of(" \t\r\n") == std::string::npos;
+  const orderflow::BodyCheck checked = validator.Check(body);
+  if (!empty_cancel && !checked.problem.empty()) return std::nullopt;
+  std::vector<std::optional<std::string>> params;
+  std::string sql;
+  switch (route) {
+    case Route::kCreate: {
+      std::optional<std::string> key;
+      for (const std::string& header : headers) {
+        if (header.rfind("Idempotency-Key:", 0) == 0) {
+          std::string value = header.substr(16);
+          value.erase(0, value.find_first_not_of(" \t"));
+          value.erase(value.find_last_not_of(" \t") + 1);
+          key = value;
+        }
+      }
+      if (orderflow::CheckIdempotencyKey(key ? &*key : nullptr) != orderflow::KeyCheck::kPresent) {
+        return std::nullopt;
+      }
+      sql = "SELECT status FROM orderflow.create_order_idempotent($1, $2::jsonb)";
+      params = {key, body};
+      break;
+    }
+    case Route::kProcess:
+      sql = "SELECT orderflow.process_order_request($1, $2::jsonb)";
+      params = {checked.order_id, body};
+      break;
+    case Route::kCancel:
+      sql = "SELECT orderflow.cancel_order_request($1, $2::jsonb)";
+      params = {cancel_target, empty_cancel ? std::nullopt : std::optional<std::string>(body)};
+      break;
+  }
+  std::vector<const char*> values;
+  for (const auto& param : params) values.push_back(param ? param->c_str() : nullptr);
+  pqxx::connection connection(TestDatabaseUrl());
+  pqxx::work work(connection);
+  try {
+    work.exec_params(sql, pqxx::prepare::make_dynamic_params(values));
+  } catch (const pqxx::sql_error& e) {
+    const orderflow::Status status = orderflow::Status::FromServerMessage(e.sqlstate(), e.what());
+    return status.sqlstate() + ": " + status.message();
+  }
+  return std::string();  // rolled back with the work
 }
 
 class HostileTest : public ::testing::Test {
@@ -266,6 +326,16 @@ class HostileTest : public ::testing::Test {
         if (shaped) {
           EXPECT_EQ(std::string(body["code"].GetString()), c.code) << body["error"].GetString();
         }
+        // Same sentence over HTTP and psql: a request the transport passes on is the database's
+        // to refuse, with 22023 and the sentence the client reads.
+        if (shaped && c.status == 400 && c.path.empty()) {
+          const std::optional<std::string> sql =
+              SqlAnswer(c.route, c.body, request.headers, *cancel_target_);
+          if (sql) {
+            EXPECT_EQ(*sql, std::string("22023: ") + body["error"].GetString())
+                << "psql and HTTP disagree";
+          }
+        }
       }
       for (const char* leak : {"ERROR:", "CONTEXT", "PL/pgSQL", "orderflow.", "SELECT"}) {
         EXPECT_EQ(response.body.find(leak), std::string::npos)
@@ -338,6 +408,9 @@ TEST_F(HostileTest, WrongTypes) {
   for (const Route route : kAllRoutes) {
     for (const std::string& field : StringFields(route)) {
       for (const char* raw : {"1", "true", "null", R"(["widget"])", R"({"value":"widget"})"}) {
+        // An optional field set to null is absent (db/functions/01_checks.sql _json_text): a
+        // cancel with "reason": null cancels without a reason, so it is no hostile case.
+        if (route == Route::kCancel && std::string(raw) == "null") continue;
         cases.push_back(Bad(field + " = " + raw, route, With(route, field, raw)));
       }
     }
@@ -387,7 +460,7 @@ TEST_F(HostileTest, NanInfinityAndNumbersTooBig) {
 }
 
 TEST_F(HostileTest, AmountsWithThreeDecimals) {
-  // A JSON number is a valid schema number; the SQL check (22023) refuses more than 2 decimals.
+  // A JSON number is passed on; the SQL check (22023) refuses more than 2 decimals.
   std::vector<Case> cases;
   for (const char* raw : {"10.001", "0.001", "0.009", "12.3456", "9999999999.999", "1e-3",
                           "1.000000000000000000001", "99.990000000000000001"}) {
@@ -436,7 +509,7 @@ TEST_F(HostileTest, HugeStrings) {
   std::vector<Case> cases;
   for (const Route route : kAllRoutes) {
     for (const std::string& field : StringFields(route)) {
-      // Under the body limit: refused by the schema's maxLength.
+      // Under the body limit: refused by SQL's length check (22023).
       cases.push_back(Bad(field + " of 1 MiB - 100 bytes", route,
                           With(route, field, Quoted(std::string(kMiB - 100, 'x')))));
       cases.push_back(
@@ -502,8 +575,8 @@ TEST_F(HostileTest, InvalidUtf8) {
         cases.push_back(Bad(field + ": " + invalid.name, route,
                             With(route, field, "\"" + std::string(invalid.bytes) + "\"")));
       }
-      // Escapes that name no character: refused by RapidJSON or, for a lone low surrogate, by
-      // PostgreSQL's jsonb input (22P02).
+      // Escapes that name no character: refused by the front, as PostgreSQL's jsonb input
+      // would refuse them (22P02, a data exception that must not reach the database).
       for (const char* escape :
            {R"("\ud800")", R"("w\ud800\u0041")", R"("\udc00")", R"("\udfff\ud800")"}) {
         cases.push_back(Bad(field + " = " + escape, route, With(route, field, escape)));
@@ -514,7 +587,8 @@ TEST_F(HostileTest, InvalidUtf8) {
                         valid.substr(0, valid.size() - 1) + ",\"n\xff\":1}"));
     cases.push_back(Bad("invalid UTF-8 outside strings", route, valid + "\xff"));
   }
-  // In the path: the id reaches PostgreSQL, which refuses the bytes (22021).
+  // In the path: bytes that are not UTF-8 are refused by the front (PostgreSQL would raise
+  // 22021, which is no client error of ours).
   for (const char* id : {"%FF", "a%C3%28b", "%ED%A0%80"}) {
     Case c = Bad(std::string("orderId ") + id + " in the path", Route::kCancel, "");
     c.path = std::string("/api/orders/") + id + "/cancel";
@@ -533,7 +607,7 @@ TEST_F(HostileTest, ControlCharacters) {
                             With(route, field, "\"" + std::string(raw) + "\"")));
       }
       // Escaped, or DEL (which JSON allows raw): refused by SQL's check of the text (22023);
-      // \u0000 by PostgreSQL's jsonb input (22P05).
+      // \u0000 by the front (PostgreSQL's jsonb input would raise 22P05).
       for (const char* escaped : {R"("a\u0001")", R"("a\nb")", R"("\t")", R"("\u001f")",
                                   R"("a\u007f")", "\"a\x7f\"", R"("\u0000")", R"("a\u0000b")"}) {
         cases.push_back(Bad(field + " = " + escaped, route, With(route, field, escaped)));
@@ -555,7 +629,7 @@ TEST_F(HostileTest, ControlCharacters) {
   // In the Idempotency-Key header.
   for (const char* key : {"a\tb", "a\x01z", "a\x7fz", "\x1b[31mred"}) {
     Case c = Bad("Idempotency-Key with a control character", Route::kCreate, Valid(Route::kCreate),
-                 400, "invalid_idempotency_key");
+                 400, "invalid_request");
     c.headers = {std::string("Idempotency-Key: ") + key};
     c.own_key = true;
     cases.push_back(c);
@@ -572,21 +646,21 @@ TEST_F(HostileTest, IdempotencyKeys) {
     c.own_key = true;
     cases.push_back(c);
   };
-  with_key("300 characters", "Idempotency-Key: " + std::string(300, 'k'), 400,
-           "invalid_idempotency_key");
-  with_key("256 characters", "Idempotency-Key: " + std::string(256, 'k'), 400,
-           "invalid_idempotency_key");
-  with_key("non-ASCII", "Idempotency-Key: cl\xc3\xa9-" + Unique("k"), 400,
-           "invalid_idempotency_key");
-  with_key("emoji", "Idempotency-Key: \xf0\x9f\x94\x91-" + Unique("k"), 400,
-           "invalid_idempotency_key");
-  with_key("invalid UTF-8", "Idempotency-Key: \xff\xfe-" + Unique("k"), 400,
-           "invalid_idempotency_key");
+  with_key("300 characters", "Idempotency-Key: " + std::string(300, 'k'), 400, "invalid_request");
+  with_key("256 characters", "Idempotency-Key: " + std::string(256, 'k'), 400, "invalid_request");
+  with_key("non-ASCII", "Idempotency-Key: cl\xc3\xa9-" + Unique("k"), 400, "invalid_request");
+  with_key("emoji", "Idempotency-Key: \xf0\x9f\x94\x91-" + Unique("k"), 400, "invalid_request");
+  with_key("invalid UTF-8", "Idempotency-Key: \xff\xfe-" + Unique("k"), 400, "invalid_request");
   with_key("missing", "", 400, "");
   with_key("empty", "Idempotency-Key;", 400, "");  // curl sends "Name;" as an empty header
   with_key("only spaces", "Idempotency-Key:    ", 400, "");
-  // The key is checked before the body: a bad key with a bad body is still about the key.
-  Case both = Bad("bad key and bad body", Route::kCreate, "{", 400, "invalid_idempotency_key");
+  // The transport's checks come first: a bad key with a body that is not JSON is about the
+  // body; with a JSON body, the database checks the key before the body.
+  Case both = Bad("bad key and bad body", Route::kCreate, "{", 400, "invalid_request");
+  both.headers = {"Idempotency-Key: " + std::string(300, 'k')};
+  both.own_key = true;
+  cases.push_back(both);
+  both = Bad("bad key and wrong fields", Route::kCreate, R"({"item":5})", 400, "invalid_request");
   both.headers = {"Idempotency-Key: " + std::string(300, 'k')};
   both.own_key = true;
   cases.push_back(both);

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <memory>
+#include <pqxx/pqxx>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -84,7 +85,10 @@ TEST_F(OrdersTest, OverlongOrNonPrintableKeyIsRejected) {
   const HttpResponse overlong =
       server_->Post("/orders", R"({"item":"nut","quantity":1})", {Key(std::string(256, 'k'))});
   EXPECT_EQ(overlong.status, 400);
-  EXPECT_STREQ(ParseJson(overlong.body)["code"].GetString(), "invalid_idempotency_key");
+  EXPECT_EQ(overlong.body,
+            R"({"error":"Idempotency-Key must be 1 to 255 printable ASCII characters",)"
+            R"("code":"invalid_request"})")
+      << "the database's rule and sentence";
   const HttpResponse longest = server_->Post("/orders", R"({"item":"nut","quantity":1})",
                                              {Key(Unique("k") + std::string(200, 'k'))});
   EXPECT_EQ(longest.status, 201) << "keys up to 255 characters are fine: " << longest.body;
@@ -92,6 +96,33 @@ TEST_F(OrdersTest, OverlongOrNonPrintableKeyIsRejected) {
                                                {Key("caf\xc3\xa9-" + Unique("k"))});
   EXPECT_EQ(non_ascii.status, 400);
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.idempotency_keys"), before + 1);
+}
+
+TEST_F(OrdersTest, FieldRulesAreTheDatabasesSameAnswerOverHttpAndPsql) {
+  // A quantity of 2.0 has an integral value: the database takes it, over HTTP as in psql.
+  const std::string body = R"({"item":"w","quantity":2.0})";
+  const HttpResponse http = server_->Post("/orders", body, {Key(Unique("key"))});
+  ASSERT_EQ(http.status, 201) << http.body;
+  EXPECT_EQ(ParseJson(http.body)["quantity"].GetInt(), 2);
+  EXPECT_EQ(QueryValue("SELECT status FROM orderflow.create_order_idempotent($1, $2::jsonb)",
+                       {Unique("key"), body}),
+            "201");
+  // 1.5 is refused by both, with one sentence.
+  const std::string half = R"({"item":"w","quantity":1.5})";
+  const HttpResponse refused = server_->Post("/orders", half, {Key(Unique("key"))});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(
+      refused.body,
+      R"({"error":"quantity must be an integer from 1 to 1000000","code":"invalid_request"})");
+  try {
+    Execute("SELECT orderflow.create_order_idempotent($1, $2::jsonb)", {Unique("key"), half});
+    ADD_FAILURE() << "SQL took a quantity of 1.5";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_EQ(
+        std::string(e.what()).rfind("ERROR:  quantity must be an integer from 1 to 1000000", 0), 0U)
+        << e.what();
+  }
 }
 
 TEST_F(OrdersTest, SameKeyWithAnotherBodyIs422AndCreatesNothing) {

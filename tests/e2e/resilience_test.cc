@@ -35,6 +35,9 @@ TEST(MetricsEndToEndTest, ExposesRequestsPoolJanitorAndWorkflowCounts) {
   ASSERT_EQ(server.Post("/orders", "{}", {"Idempotency-Key: " + Unique("m")}).status, 400);
   ASSERT_EQ(server.Post("/api/orders/process", ProcessBody(Unique("m"))).status, 200);
   ASSERT_EQ(server.Get("/nowhere").status, 404);
+  // Client mistakes the database refuses (22023 for the empty body above, OF404 here) are
+  // answers, not database errors.
+  ASSERT_EQ(server.Post("/api/orders/" + Unique("nobody") + "/cancel", "").status, 404);
 
   const HttpResponse page = server.Get("/metrics");
   ASSERT_EQ(page.status, 200);
@@ -59,6 +62,8 @@ TEST(MetricsEndToEndTest, ExposesRequestsPoolJanitorAndWorkflowCounts) {
   EXPECT_GE(Sample(text, "orderflow_db_pool_connections_in_use"), 0);
   EXPECT_LE(Sample(text, "orderflow_db_pool_connections_in_use"), pool);
   EXPECT_EQ(Sample(text, "orderflow_db_pool_waiting"), 0);
+  EXPECT_EQ(text.find("orderflow_db_errors_total{"), std::string::npos)
+      << "no database error was counted: " << text;
   EXPECT_GE(Sample(text, "orderflow_janitor_resumed_workflows_total"), 0);
   EXPECT_EQ(Sample(text, "orderflow_database_up"), 1);
   for (const char* status :
