@@ -87,20 +87,37 @@ class Parser {
     }
   }
 
-  // `depth`: the nesting of the container being opened (the body itself is 1).
-  bool ParseObject(int depth, bool top) {
+  // Steps over the '{' or '[' of a container of nesting `depth` (the body itself is 1) and any
+  // space after it; refuses one nested too deep. *empty: the container closes at once.
+  bool Open(int depth, char close, bool* empty) {
     if (depth > kMaxJsonDepth) {
       return Refuse("request body is nested more than " + std::to_string(kMaxJsonDepth) +
                     " levels deep");
     }
-    ++at_;  // '{'
+    ++at_;
     SkipSpace();
-    if (Peek() == '}') {
+    *empty = Peek() == close;
+    if (*empty) ++at_;
+    return true;
+  }
+
+  // After a member or element: steps over the ',' (*more) or the closing `close`.
+  bool Next(char close, bool* more) {
+    SkipSpace();
+    *more = Peek() == ',';
+    if (*more || Peek() == close) {
       ++at_;
       return true;
     }
+    return Fail(AtEnd() ? "unexpected end" : std::string("expected ',' or '") + close + "'");
+  }
+
+  bool ParseObject(int depth, bool top) {
+    bool empty = false;
+    if (!Open(depth, '}', &empty)) return false;
+    bool more = !empty;
     std::string name;
-    while (true) {
+    while (more) {
       SkipSpace();
       if (Peek() != '"') return Fail("expected a member name in double quotes");
       name.clear();
@@ -122,44 +139,20 @@ class Parser {
       } else if (!ParseValue(depth)) {
         return false;
       }
-      SkipSpace();
-      if (Peek() == ',') {
-        ++at_;
-        continue;
-      }
-      if (Peek() == '}') {
-        ++at_;
-        return true;
-      }
-      return Fail(AtEnd() ? "unexpected end" : "expected ',' or '}'");
+      if (!Next('}', &more)) return false;
     }
+    return true;
   }
 
   bool ParseArray(int depth) {
-    if (depth > kMaxJsonDepth) {
-      return Refuse("request body is nested more than " + std::to_string(kMaxJsonDepth) +
-                    " levels deep");
-    }
-    ++at_;  // '['
-    SkipSpace();
-    if (Peek() == ']') {
-      ++at_;
-      return true;
-    }
-    while (true) {
+    bool empty = false;
+    if (!Open(depth, ']', &empty)) return false;
+    bool more = !empty;
+    while (more) {
       SkipSpace();
-      if (!ParseValue(depth)) return false;
-      SkipSpace();
-      if (Peek() == ',') {
-        ++at_;
-        continue;
-      }
-      if (Peek() == ']') {
-        ++at_;
-        return true;
-      }
-      return Fail(AtEnd() ? "unexpected end" : "expected ',' or ']'");
+      if (!ParseValue(depth) || !Next(']', &more)) return false;
     }
+    return true;
   }
 
   // A value inside a container of nesting `depth`.
