@@ -74,10 +74,18 @@ int Migrate(const orderflow::Config& config, const sigset_t& stop_signals) {
   while (true) {
     const auto applied = std::make_shared<std::vector<std::string>>();
     const auto status = std::make_shared<orderflow::Status>();
-    const int stopped =
-        RunUnlessStopped(stop_signals, [url = config.migration_database_url, applied, status] {
-          *status = orderflow::ApplySchema(url, applied.get());
-        });
+    // Copies: the attempt's thread may outlive this frame when a stop signal ends the wait.
+    const int stopped = RunUnlessStopped(stop_signals, [config, applied, status] {
+      *status = orderflow::ApplySchema(config.migration_database_url, applied.get());
+      // The requests' own URL, when it is another: only its settings are judged here (it may
+      // name a pooler that is still starting; the pool waits for that by itself).
+      if (status->ok() && config.database_url != config.migration_database_url) {
+        const orderflow::Status own = orderflow::CheckConnection(config.database_url);
+        if (orderflow::ClassifySqlState(own.sqlstate()) == orderflow::ErrorKind::kConfiguration) {
+          *status = own;
+        }
+      }
+    });
     if (stopped != 0) {
       LogLine(LogLevel::kError, "stopped_before_ready").Str("signal", strsignal(stopped));
       return 1;

@@ -63,4 +63,13 @@ Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
   return Status::Ok();
 }
 
+Status CheckConnection(const std::string& url) {
+  try {
+    pqxx::connection connection(url);
+  } catch (const std::exception& e) {
+    return ConnectFailure(e.what());
+  }
+  return Status::Ok();
+}
+
 }  // namespace orderflow

@@ -16,6 +16,11 @@ namespace orderflow {
 // the migrations this call applied (empty when the schema was up to date).
 Status ApplySchema(const std::string& url, std::vector<std::string>* applied);
 
+// Opens and closes one connection to `url`: OK, or the failure as db/sqlstate.h classifies it
+// (F0000 for settings libpq refuses). For a DATABASE_URL other than the owner's, checked once
+// at start-up so that a settings mistake in it ends the start instead of failing every request.
+Status CheckConnection(const std::string& url);
+
 }  // namespace orderflow
 
 #endif  // ORDERFLOW_MIGRATE_H_

@@ -87,6 +87,26 @@ TEST(StartupTest, InvalidConnectionSettingsAreGivenUpAtOnce) {
   }
 }
 
+TEST(StartupTest, InvalidSettingsInTheRequestsOwnUrlEndTheStartToo) {
+  // The owner's URL is fine and the schema is applied; DATABASE_URL, another URL, is not.
+  const char* const api_url = std::getenv("ORDERFLOW_TEST_API_DATABASE_URL");
+  const std::string bad =
+      std::string(api_url != nullptr && *api_url != '\0' ? api_url : TestDatabaseUrl()) +
+      "?sslmode=bogus";
+  ServerProcess server({{"DATABASE_URL", bad}});
+  const auto started = Clock::now();
+  ASSERT_NO_FATAL_FAILURE(server.Launch());
+  int status = 0;
+  const long ms = MillisUntilExit(&server, started, std::chrono::seconds(10), &status);
+  EXPECT_EQ(status, 1) << server.Log();
+  EXPECT_GE(ms, 0);
+  EXPECT_LT(ms, 3000);
+  const std::string log = server.Log();
+  EXPECT_NE(log.find("\"event\":\"bad_database_url\""), std::string::npos) << log;
+  EXPECT_NE(log.find("invalid sslmode value"), std::string::npos) << log;
+  EXPECT_EQ(log.find("\"event\":\"listening\""), std::string::npos) << log;
+}
+
 TEST(StartupTest, AStopSignalEndsTheWaitForAnUnreachableDatabase) {
   const DeadPort dead;
   const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(dead.port()) + "/x";
