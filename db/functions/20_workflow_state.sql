@@ -12,28 +12,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION orderflow._steps() IS 'Internal: the steps of a workflow, in the order they run.';
 
--- _running_status(step) → text: the workflow status while that step runs or waits for a retry.
-CREATE OR REPLACE FUNCTION orderflow._running_status(p_step text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE p_step WHEN 'charge' THEN 'charging'
-                       WHEN 'reserve' THEN 'reserving'
-                       WHEN 'confirm' THEN 'confirming' END
-$$;
-COMMENT ON FUNCTION orderflow._running_status(text) IS
-    'Internal: charge → charging, reserve → reserving, confirm → confirming.';
-
--- _is_finished(status) → boolean: true for the terminal statuses completed, failed, cancelled.
-CREATE OR REPLACE FUNCTION orderflow._is_finished(p_status text)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT p_status IN ('completed', 'failed', 'cancelled')
-$$;
-COMMENT ON FUNCTION orderflow._is_finished(text) IS
-    'Internal: true for the terminal statuses completed, failed and cancelled.';
-
 -- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
 CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
 RETURNS jsonb
