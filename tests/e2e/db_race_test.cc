@@ -29,9 +29,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // How long a call may take to reach the lock it is meant to wait for, and how long a call that
-// must not wait may take to answer. Generous: two cores are shared by several builds.
-constexpr milliseconds kReachLock = seconds(15);
-constexpr milliseconds kNoWaitAnswer = seconds(5);
+// must not wait may take to answer. Generous (two cores are shared by several builds), and
+// neither weakens the proof: the lock a call must not wait for is held until after it answered.
+constexpr milliseconds kReachLock = seconds(20);
+constexpr milliseconds kNoWaitAnswer = seconds(20);
 
 // The answer of one SQL call: its value, or the error it raised.
 struct Outcome {
@@ -486,11 +487,11 @@ class DbPruneRaceTest : public DbRaceTest {
     Execute("SELECT orderflow.publish_outbox(10000)");
   }
 
-  // The gate of prune: holds the order's outbox event, which prune deletes after it took the
-  // workflow's row.
+  // The gate of prune: holds the order's reservation, which prune deletes after the workflow's
+  // row (the outbox events of a pruned workflow stay until they are old and published).
   void ClosePruneGate(Session* gate) {
     gate->Must("BEGIN");
-    gate->Must("SELECT 1 FROM orderflow.outbox WHERE order_id = $1 FOR UPDATE", {order_});
+    gate->Must("SELECT 1 FROM orderflow.reservations WHERE order_id = $1 FOR UPDATE", {order_});
   }
 };
 
@@ -500,7 +501,7 @@ TEST_F(DbPruneRaceTest, CancelWaitsForPruneThenAnswersNotFound) {
   Session p_session, c_session, gate;
   ClosePruneGate(&gate);
   Background prune(&p_session, "SELECT orderflow.prune(interval '1 day')");
-  ASSERT_TRUE(BlockedBy(prune, gate.pid(), "the gate")) << "prune stops deleting the event";
+  ASSERT_TRUE(BlockedBy(prune, gate.pid(), "the gate")) << "prune stops deleting the reservation";
   Background cancel(&c_session, "SELECT orderflow.cancel_order($1)", {order_});
   EXPECT_TRUE(BlockedBy(cancel, prune.pid(), "prune"));
   EXPECT_TRUE(NoEffectWritten(cancel.pid()));
@@ -536,6 +537,49 @@ TEST_F(DbPruneRaceTest, ProcessDuringPruneAnswersWithoutWaitingAndNeverChargesAg
   EXPECT_EQ(record.status, "");
   EXPECT_EQ(record.charges, 1);
   EXPECT_EQ(record.refunds, 0);
+}
+
+// prune × cancel, the cancel first: prune's delete waits for the cancel in progress, then
+// re-checks the row. Whether the cancelled workflow is pruned or kept, the refund is there.
+TEST_F(DbPruneRaceTest, PruneWaitsForACancelInProgress) {
+  Session a_session, p_session, gate;
+  CloseGate(&gate);
+  Background cancel(&a_session, "SELECT orderflow.cancel_order($1, 'late')", {order_});
+  ASSERT_TRUE(BlockedBy(cancel, gate.pid(), "the gate")) << "the cancel stops releasing";
+  Background prune(&p_session, "SELECT orderflow.prune(interval '1 day')");
+  EXPECT_TRUE(BlockedBy(prune, cancel.pid(), "the cancel"));
+  gate.Must("COMMIT");
+
+  const Outcome cancelled = cancel.Wait();
+  EXPECT_EQ(cancelled.Status(), "cancelled") << cancelled.Describe();
+  const Outcome pruned = prune.Wait();
+  EXPECT_EQ(pruned.sqlstate, "") << pruned.message;
+  const OrderRecord record = ReadOrder(order_);
+  EXPECT_TRUE(record.status == "" || record.status == "cancelled") << record.status;
+  EXPECT_EQ(record.charges, 1);
+  EXPECT_EQ(record.refunds, 1);
+  EXPECT_EQ(Stock(item_), "10");
+}
+
+// resume_now (the operator's "run it now") × process: the client's resume waits for the
+// operator's, then answers completed. One charge.
+TEST_F(DbRaceTest, ProcessWaitsForAnOperatorsResumeNow) {
+  Park("charge");
+  Session a_session, b_session, gate;
+  CloseGate(&gate);
+  Background a(&a_session, "SELECT orderflow.resume_now($1)", {order_});
+  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
+  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
+  EXPECT_TRUE(BlockedBy(b, a.pid(), "resume_now"));
+  EXPECT_TRUE(NoEffectWritten(b.pid()));
+  gate.Must("COMMIT");
+
+  EXPECT_EQ(a.Wait().Status(), "completed") << a.Wait().Describe();
+  EXPECT_EQ(b.Wait().Status(), "completed") << b.Wait().Describe();
+  const OrderRecord record = ReadOrder(order_);
+  EXPECT_EQ(record.status, "completed");
+  EXPECT_TRUE(LedgerIsConsistent(order_, record));
+  EXPECT_EQ(Attempts(order_, "charge"), "2");
 }
 
 }  // namespace
