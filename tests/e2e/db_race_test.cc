@@ -473,6 +473,29 @@ TEST_F(DbJanitorRaceTest, ClientWaitsForTheJanitorThatHoldsTheWorkflow) {
   EXPECT_EQ(Attempts(order_, "charge"), "2");
 }
 
+// cancel × resume_due: the cancel waits for the janitor's resume, then undoes all it did.
+TEST_F(DbJanitorRaceTest, CancelWaitsForTheJanitorThenUndoesWhatItDid) {
+  Session janitor_session, c_session, gate;
+  CloseGate(&gate);
+  Background janitor(&janitor_session, "SELECT orderflow.resume_due(16)");
+  ASSERT_TRUE(BlockedBy(janitor, gate.pid(), "the gate"));
+  Background cancel(&c_session, "SELECT orderflow.cancel_order($1, 'too slow')", {order_});
+  EXPECT_TRUE(BlockedBy(cancel, janitor.pid(), "the janitor"));
+  EXPECT_TRUE(NoEffectWritten(cancel.pid()));
+  gate.Must("COMMIT");
+
+  EXPECT_EQ(janitor.Wait().Describe(), "1");
+  const Outcome cancelled = cancel.Wait();
+  EXPECT_EQ(cancelled.Status(), "cancelled") << cancelled.Describe();
+  const OrderRecord record = ReadOrder(order_);
+  EXPECT_EQ(record.status, "cancelled");
+  EXPECT_EQ(record.charges, 1);
+  EXPECT_EQ(record.refunds, 1);
+  EXPECT_EQ(record.cancelled_events, 1);
+  EXPECT_TRUE(LedgerIsConsistent(order_, record));
+  EXPECT_EQ(Stock(item_), "10");
+}
+
 class DbPruneRaceTest : public DbRaceTest {
  protected:
   void SetUp() override {
@@ -559,6 +582,54 @@ TEST_F(DbPruneRaceTest, PruneWaitsForACancelInProgress) {
   EXPECT_EQ(record.charges, 1);
   EXPECT_EQ(record.refunds, 1);
   EXPECT_EQ(Stock(item_), "10");
+}
+
+// Unrelated orders never wait for each other: a transaction that finished one workflow,
+// cancelled another and is still open (its finished counts, its rows, its locks all
+// uncommitted) delays no call about other orders — new orders of another item, cancels, the
+// janitor's tick with its fold of the counts, the counts /metrics reads, prune.
+TEST_F(DbRaceTest, AnOpenTransactionThatFinishedWorkflowsBlocksNoOtherOrder) {
+  const std::string done = Unique("dbrace-done"), fresh = Unique("dbrace-fresh");
+  const std::string other_item = Unique("other-item");
+  Execute("SELECT orderflow.set_stock($1, 10)", {other_item});
+  Execute("SELECT orderflow.process_order($1, 5, 'untracked')", {done});
+  const std::string to_cancel = Unique("dbrace-cancel");
+  Execute("SELECT orderflow.process_order($1, 5, $2)", {to_cancel, other_item});
+
+  Session holder;
+  holder.Must("BEGIN");
+  holder.Must(ProcessSql(), {order_, item_});
+  holder.Must("SELECT orderflow.cancel_order($1)", {to_cancel});
+  // The holder now holds the inventory row of item_ (its reservation) and of other_item (the
+  // release), so the other calls use an untracked item.
+  struct Call {
+    const char* what;
+    std::string sql;
+    std::vector<std::string> params;
+  };
+  const std::vector<Call> calls = {
+      {"a new order", "SELECT orderflow.process_order($1, 5, 'untracked')", {fresh}},
+      {"a replay", "SELECT orderflow.process_order($1)", {done}},
+      {"the janitor's tick", "SELECT orderflow.janitor_tick(16)", {}},
+      {"the counts", "SELECT orderflow.workflow_counts()", {}},
+      {"prune", "SELECT orderflow.prune(interval '1 day')", {}},
+      {"a cancel", "SELECT orderflow.cancel_order($1)", {done}},
+  };
+  for (const Call& call : calls) {
+    Session session;
+    Background background(&session, call.sql, call.params);
+    EXPECT_TRUE(background.Finished(kNoWaitAnswer))
+        << call.what << " waited for an unrelated open transaction";
+    const Outcome outcome = background.Wait();
+    EXPECT_EQ(outcome.sqlstate, "") << call.what << ": " << outcome.message;
+  }
+  holder.Must("COMMIT");
+  EXPECT_EQ(ReadOrder(fresh).status, "completed");
+  EXPECT_EQ(ReadOrder(done).status, "cancelled");
+  for (const std::string& id : {order_, fresh, done, to_cancel}) {
+    EXPECT_TRUE(LedgerIsConsistent(id, ReadOrder(id)));
+  }
+  Execute("SELECT orderflow.set_stock($1, NULL)", {other_item});
 }
 
 // resume_now (the operator's "run it now") × process: the client's resume waits for the
