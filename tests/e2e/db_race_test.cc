@@ -179,6 +179,24 @@ std::string Attempts(const std::string& order_id, const std::string& step) {
       {order_id, step});
 }
 
+// One SQL call of a race: a statement with its parameters.
+struct Call {
+  std::string sql;
+  std::vector<std::string> params;
+};
+
+// The answers of the two calls of a forced interleaving.
+struct Answers {
+  Outcome first;
+  Outcome second;
+};
+
+// Which row the gate holds.
+enum class Gate {
+  kItem,         // the inventory row of the order's item: reserve and release update it
+  kReservation,  // the order's reservation: prune deletes it after the workflow's row
+};
+
 class DbRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -192,14 +210,20 @@ class DbRaceTest : public ::testing::Test {
     Execute("SELECT orderflow.set_stock($1, NULL)", {item_});
   }
 
-  std::string ProcessSql() const { return "SELECT orderflow.process_order($1, 5, $2)"; }
+  Call Process() const { return {"SELECT orderflow.process_order($1, 5, $2)", {order_, item_}}; }
+  Call Resume() const { return {"SELECT orderflow.process_order($1)", {order_}}; }
+  Call Cancel(const std::string& reason) const {
+    return {"SELECT orderflow.cancel_order($1, $2)", {order_, reason}};
+  }
+  static Call Janitor() { return {"SELECT orderflow.resume_due(16)", {}}; }
+  static Call Prune() { return {"SELECT orderflow.prune(interval '1 day')", {}}; }
 
   // A workflow parked on a transient failure of `step` with a 60 s backoff: nothing resumes it
   // during the test unless the test does.
   void Park(const std::string& step) {
     SetRetryDelay(step, 60000);
     Execute("SELECT orderflow.inject_fault($1, 1, true)", {step});
-    Execute(ProcessSql(), {order_, item_});
+    Execute(Process().sql, Process().params);
     const std::string expected = step == "charge"    ? "charging"
                                  : step == "reserve" ? "reserving"
                                                      : "confirming";
@@ -212,15 +236,62 @@ class DbRaceTest : public ::testing::Test {
   }
 
   void Complete() {
-    Execute(ProcessSql(), {order_, item_});
+    Execute(Process().sql, Process().params);
     ASSERT_EQ(ReadOrder(order_).status, "completed");
   }
 
-  // The gate: holds the inventory row of the order's item, which the reserve step and the
-  // release of a reservation update.
-  void CloseGate(Session* gate) {
+  // The order ended completed, charged once, its charge step run `charge_attempts` times.
+  void ExpectCompletedOnce(const char* charge_attempts) const {
+    const OrderRecord record = ReadOrder(order_);
+    EXPECT_EQ(record.status, "completed");
+    EXPECT_TRUE(LedgerIsConsistent(order_, record));
+    EXPECT_EQ(Attempts(order_, "charge"), charge_attempts);
+  }
+
+  void CloseGate(Session* gate, Gate kind) const {
     gate->Must("BEGIN");
-    gate->Must("SELECT 1 FROM orderflow.inventory WHERE item = $1 FOR UPDATE", {item_});
+    gate->Must(kind == Gate::kItem
+                   ? "SELECT 1 FROM orderflow.inventory WHERE item = $1 FOR UPDATE"
+                   : "SELECT 1 FROM orderflow.reservations WHERE order_id = $1 FOR UPDATE",
+               {kind == Gate::kItem ? item_ : order_});
+  }
+
+  // What the second call of an interleaving must do while the first one is held.
+  enum class Second {
+    kWaitsBeforeAnyEffect,  // wait for the first, having written no effect yet
+    kWaits,                 // wait for the first (it may have written already: prune)
+    kAnswersAtOnce,         // answer while the first still holds its locks
+  };
+
+  // A forced interleaving: `first` runs until it blocks on the gate, inside the function,
+  // holding the workflow's lock; `second` is started and proven to do what `expect` says;
+  // then the gate opens and both finish. Returns both answers.
+  Answers Interleave(const Call& first, const Call& second, Second expect,
+                     Gate gate_kind = Gate::kItem) {
+    Session first_session, second_session, gate;
+    CloseGate(&gate, gate_kind);
+    Background a(&first_session, first.sql, first.params);
+    if (!BlockedBy(a, gate.pid(), "the gate")) {
+      ADD_FAILURE() << first.sql << " did not stop at the gate";
+      gate.Must("ROLLBACK");
+      return {a.Wait(), {}};
+    }
+    Background b(&second_session, second.sql, second.params);
+    if (expect == Second::kAnswersAtOnce) {
+      EXPECT_TRUE(b.Finished(kNoWaitAnswer)) << second.sql << " waited for " << first.sql;
+    } else {
+      EXPECT_TRUE(BlockedBy(b, a.pid(), "the first call")) << second.sql;
+    }
+    if (expect == Second::kWaitsBeforeAnyEffect) {
+      EXPECT_TRUE(NoEffectWritten(b.pid())) << second.sql;
+    }
+    gate.Must("COMMIT");
+    return {a.Wait(), b.Wait()};
+  }
+
+  // The usual case: the second call waits at the workflow's lock for the first.
+  Answers SecondWaitsForFirst(const Call& first, const Call& second, Gate gate = Gate::kItem) {
+    return Interleave(first, second, Second::kWaitsBeforeAnyEffect, gate);
   }
 
   std::string order_;
@@ -230,18 +301,9 @@ class DbRaceTest : public ::testing::Test {
 // process × process, new order: the second caller waits for the first one's insert, then
 // answers the workflow the first one finished. One charge, one reservation, one event.
 TEST_F(DbRaceTest, ProcessProcessNewOrderSecondWaitsForTheFirstInsert) {
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, ProcessSql(), {order_, item_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate")) << "A stops in its reserve step";
-  Background b(&b_session, ProcessSql(), {order_, item_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome a_answer = a.Wait(), b_answer = b.Wait();
-  EXPECT_EQ(a_answer.Status(), "completed") << a_answer.Describe();
-  EXPECT_EQ(b_answer.Status(), "completed") << b_answer.Describe();
+  const Answers answers = SecondWaitsForFirst(Process(), Process());
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "completed");
   EXPECT_TRUE(LedgerIsConsistent(order_, record));
@@ -254,17 +316,10 @@ TEST_F(DbRaceTest, ProcessProcessNewOrderSecondWaitsForTheFirstInsert) {
 // process × process, new order with another amount: the loser waits, then is told OF409 and
 // changes nothing.
 TEST_F(DbRaceTest, ProcessProcessNewOrderWithAnotherAmountWaitsThenConflicts) {
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, ProcessSql(), {order_, item_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1, 7, $2)", {order_, item_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  EXPECT_EQ(a.Wait().Status(), "completed");
-  EXPECT_EQ(b.Wait().sqlstate, "OF409");
+  const Answers answers = SecondWaitsForFirst(
+      Process(), {"SELECT orderflow.process_order($1, 7, $2)", {order_, item_}});
+  EXPECT_EQ(answers.first.Status(), "completed");
+  EXPECT_EQ(answers.second.sqlstate, "OF409") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "completed");
   EXPECT_TRUE(LedgerIsConsistent(order_, record));
@@ -278,38 +333,30 @@ TEST_F(DbRaceTest, ProcessProcessNewOrderWithAnotherAmountWaitsThenConflicts) {
 // failed a completed workflow, refunding it).
 TEST_F(DbRaceTest, ProcessProcessWaitingOrderSecondResumeWaitsAtTheLock) {
   Park("charge");
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.process_order($1)", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome a_answer = a.Wait(), b_answer = b.Wait();
-  EXPECT_EQ(a_answer.Status(), "completed") << a_answer.Describe();
-  EXPECT_EQ(b_answer.Status(), "completed") << b_answer.Describe();
-  const OrderRecord record = ReadOrder(order_);
-  EXPECT_EQ(record.status, "completed");
-  EXPECT_TRUE(LedgerIsConsistent(order_, record));
-  EXPECT_EQ(Attempts(order_, "charge"), "2") << "one injected failure, one charge";
+  const Answers answers = SecondWaitsForFirst(Resume(), Resume());
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  ExpectCompletedOnce("2");  // one injected failure, one charge
   EXPECT_EQ(Stock(item_), "9");
 }
 
-// process × process, finished order: answered from the lock-free read, so a resume does not
-// wait even while another transaction holds the workflow's row lock (as every writer does).
+// process × process, finished order: answered from the lock-free read, so a resume or a replay
+// does not wait even while another transaction holds the workflow's row lock (as every writer
+// does).
 TEST_F(DbRaceTest, ProcessOfAFinishedOrderDoesNotWaitForTheRowLock) {
   Complete();
-  Session holder, b_session, c_session;
+  Session holder;
   holder.Must("BEGIN");
   holder.Must("SELECT 1 FROM orderflow.workflows WHERE order_id = $1 FOR UPDATE", {order_});
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  Background c(&c_session, ProcessSql(), {order_, item_});
-  ASSERT_TRUE(b.Finished(kNoWaitAnswer)) << "the resume of a finished order waited for the lock";
-  ASSERT_TRUE(c.Finished(kNoWaitAnswer)) << "the replay of a finished order waited for the lock";
-  EXPECT_EQ(b.Wait().Status(), "completed");
-  EXPECT_EQ(c.Wait().Status(), "completed");
+  for (const Call& call : {Resume(), Process()}) {
+    Session session;
+    Background background(&session, call.sql, call.params);
+    if (!background.Finished(kNoWaitAnswer)) {
+      ADD_FAILURE() << call.sql << " waited for the lock";
+      continue;  // ended by ~Background
+    }
+    EXPECT_EQ(background.Wait().Status(), "completed") << background.Wait().Describe();
+  }
   holder.Must("ROLLBACK");
   EXPECT_TRUE(LedgerIsConsistent(order_, ReadOrder(order_)));
 }
@@ -319,20 +366,11 @@ TEST_F(DbRaceTest, ProcessOfAFinishedOrderDoesNotWaitForTheRowLock) {
 // ended completed, charged, with the cancel's reason).
 TEST_F(DbRaceTest, ProcessThenCancelTheCancelWaitsAndUndoesEverything) {
   Park("charge");
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.process_order($1)", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.cancel_order($1, 'customer asked')", {order_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome a_answer = a.Wait(), b_answer = b.Wait();
-  EXPECT_EQ(a_answer.Status(), "completed") << a_answer.Describe();
-  EXPECT_EQ(b_answer.Status(), "cancelled") << b_answer.Describe();
+  const Answers answers = SecondWaitsForFirst(Resume(), Cancel("customer asked"));
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "cancelled") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
-  EXPECT_EQ(record.status, b_answer.Status()) << "the cancel's answer is the final state";
+  EXPECT_EQ(record.status, answers.second.Status()) << "the cancel's answer is the final state";
   EXPECT_EQ(record.cancel_reason, "customer asked");
   EXPECT_EQ(record.charges, 1);
   EXPECT_EQ(record.refunds, 1);
@@ -346,18 +384,9 @@ TEST_F(DbRaceTest, ProcessThenCancelTheCancelWaitsAndUndoesEverything) {
 // the reservation), then answers cancelled and runs no step.
 TEST_F(DbRaceTest, CancelThenProcessTheResumeWaitsAndRunsNothing) {
   Park("confirm");  // charged and reserved, waiting to confirm
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.cancel_order($1, 'changed my mind')", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate")) << "A stops releasing the reservation";
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome a_answer = a.Wait(), b_answer = b.Wait();
-  EXPECT_EQ(a_answer.Status(), "cancelled") << a_answer.Describe();
-  EXPECT_EQ(b_answer.Status(), "cancelled") << b_answer.Describe();
+  const Answers answers = SecondWaitsForFirst(Cancel("changed my mind"), Resume());
+  EXPECT_EQ(answers.first.Status(), "cancelled") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "cancelled") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "cancelled");
   EXPECT_EQ(record.charges, 1);
@@ -372,15 +401,9 @@ TEST_F(DbRaceTest, CancelThenProcessTheResumeWaitsAndRunsNothing) {
 // read (the committed state) without waiting for the cancel in progress.
 TEST_F(DbRaceTest, ProcessOfACompletedOrderBeingCancelledAnswersWithoutWaiting) {
   Complete();
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.cancel_order($1)", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  ASSERT_TRUE(b.Finished(kNoWaitAnswer)) << "the resume waited for the cancel";
-  EXPECT_EQ(b.Wait().Status(), "completed");
-  gate.Must("COMMIT");
-  EXPECT_EQ(a.Wait().Status(), "cancelled");
+  const Answers answers = Interleave(Cancel("late"), Resume(), Second::kAnswersAtOnce);
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  EXPECT_EQ(answers.first.Status(), "cancelled") << answers.first.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "cancelled");
   EXPECT_TRUE(LedgerIsConsistent(order_, record));
@@ -390,18 +413,9 @@ TEST_F(DbRaceTest, ProcessOfACompletedOrderBeingCancelledAnswersWithoutWaiting) 
 // undoes nothing again. One refund, one order.cancelled event, the first reason.
 TEST_F(DbRaceTest, CancelCancelSecondWaitsAndRefundsNothing) {
   Complete();
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.cancel_order($1, 'first')", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.cancel_order($1, 'second')", {order_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "A"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome a_answer = a.Wait(), b_answer = b.Wait();
-  EXPECT_EQ(a_answer.Status(), "cancelled") << a_answer.Describe();
-  EXPECT_EQ(b_answer.Status(), "cancelled") << b_answer.Describe();
+  const Answers answers = SecondWaitsForFirst(Cancel("first"), Cancel("second"));
+  EXPECT_EQ(answers.first.Status(), "cancelled") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "cancelled") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "cancelled");
   EXPECT_EQ(record.cancel_reason, "first");
@@ -409,6 +423,61 @@ TEST_F(DbRaceTest, CancelCancelSecondWaitsAndRefundsNothing) {
   EXPECT_EQ(record.cancelled_events, 1);
   EXPECT_TRUE(LedgerIsConsistent(order_, record));
   EXPECT_EQ(Stock(item_), "10");
+}
+
+// resume_now (the operator's "run it now") × process: the client's resume waits for the
+// operator's, then answers completed. One charge.
+TEST_F(DbRaceTest, ProcessWaitsForAnOperatorsResumeNow) {
+  Park("charge");
+  const Answers answers =
+      SecondWaitsForFirst({"SELECT orderflow.resume_now($1)", {order_}}, Resume());
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  ExpectCompletedOnce("2");
+}
+
+// Unrelated orders never wait for each other: a transaction that finished one workflow,
+// cancelled another and is still open (its finished counts, its rows, its locks all
+// uncommitted) delays no call about other orders — a new order of another item, a replay, a
+// cancel, the janitor's tick with its fold of the counts, the counts /metrics reads, prune.
+TEST_F(DbRaceTest, AnOpenTransactionThatFinishedWorkflowsBlocksNoOtherOrder) {
+  const std::string done = Unique("dbrace-done"), fresh = Unique("dbrace-fresh");
+  const std::string to_cancel = Unique("dbrace-cancel"), other_item = Unique("other-item");
+  Execute("SELECT orderflow.set_stock($1, 10)", {other_item});
+  Execute("SELECT orderflow.process_order($1, 5, 'untracked')", {done});
+  Execute("SELECT orderflow.process_order($1, 5, $2)", {to_cancel, other_item});
+
+  Session holder;
+  holder.Must("BEGIN");
+  holder.Must(Process().sql, Process().params);
+  holder.Must("SELECT orderflow.cancel_order($1)", {to_cancel});
+  // The holder now holds the inventory rows of item_ (its reservation) and other_item (the
+  // release): the documented shared lock of orders of one tracked item. The calls below are
+  // about orders of an untracked item.
+  const std::vector<Call> calls = {
+      {"SELECT orderflow.process_order($1, 5, 'untracked')", {fresh}},
+      {"SELECT orderflow.process_order($1)", {done}},
+      {"SELECT orderflow.janitor_tick(16)", {}},
+      {"SELECT orderflow.workflow_counts()", {}},
+      Prune(),
+      {"SELECT orderflow.cancel_order($1)", {done}},
+  };
+  for (const Call& call : calls) {
+    Session session;
+    Background background(&session, call.sql, call.params);
+    if (!background.Finished(kNoWaitAnswer)) {
+      ADD_FAILURE() << call.sql << " waited for an unrelated open transaction";
+      continue;  // ended by ~Background
+    }
+    EXPECT_EQ(background.Wait().sqlstate, "") << call.sql << ": " << background.Wait().message;
+  }
+  holder.Must("COMMIT");
+  EXPECT_EQ(ReadOrder(fresh).status, "completed");
+  EXPECT_EQ(ReadOrder(done).status, "cancelled");
+  for (const std::string& id : {order_, fresh, done, to_cancel}) {
+    EXPECT_TRUE(LedgerIsConsistent(id, ReadOrder(id)));
+  }
+  Execute("SELECT orderflow.set_stock($1, NULL)", {other_item});
 }
 
 class DbJanitorRaceTest : public DbRaceTest {
@@ -423,7 +492,7 @@ class DbJanitorRaceTest : public DbRaceTest {
     SetRetryDelay("charge", 0);
     Execute("UPDATE orderflow.retry_policies SET jitter = 0 WHERE step = 'charge'");
     Execute("SELECT orderflow.inject_fault('charge', 1, true)");
-    Execute(ProcessSql(), {order_, item_});
+    Execute(Process().sql, Process().params);
     ASSERT_EQ(ReadOrder(order_).status, "charging");
     ASSERT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows"
                          " WHERE next_retry_at <= clock_timestamp()"),
@@ -435,58 +504,26 @@ class DbJanitorRaceTest : public DbRaceTest {
 // process × resume_due, the client first: the janitor skips the locked workflow without
 // waiting and reports 0 for it; the client's resume finishes it.
 TEST_F(DbJanitorRaceTest, JanitorSkipsAWorkflowAClientHoldsWithoutWaiting) {
-  Session a_session, janitor_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.process_order($1)", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background janitor(&janitor_session, "SELECT orderflow.resume_due(16)");
-  ASSERT_TRUE(janitor.Finished(kNoWaitAnswer)) << "the janitor waited for the client's resume";
-  const Outcome janitor_answer = janitor.Wait();
-  EXPECT_EQ(janitor_answer.Describe(), "0") << "the held workflow is not claimed";
-  gate.Must("COMMIT");
-
-  EXPECT_EQ(a.Wait().Status(), "completed");
-  const OrderRecord record = ReadOrder(order_);
-  EXPECT_EQ(record.status, "completed");
-  EXPECT_TRUE(LedgerIsConsistent(order_, record));
-  EXPECT_EQ(Attempts(order_, "charge"), "2");
+  const Answers answers = Interleave(Resume(), Janitor(), Second::kAnswersAtOnce);
+  EXPECT_EQ(answers.second.Describe(), "0") << "the held workflow is not claimed";
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  ExpectCompletedOnce("2");
 }
 
 // process × resume_due, the janitor first: the client's resume waits for the janitor, then
 // answers completed without running a step.
 TEST_F(DbJanitorRaceTest, ClientWaitsForTheJanitorThatHoldsTheWorkflow) {
-  Session janitor_session, b_session, gate;
-  CloseGate(&gate);
-  Background janitor(&janitor_session, "SELECT orderflow.resume_due(16)");
-  ASSERT_TRUE(BlockedBy(janitor, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  EXPECT_TRUE(BlockedBy(b, janitor.pid(), "the janitor"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  EXPECT_EQ(janitor.Wait().Describe(), "1");
-  const Outcome b_answer = b.Wait();
-  EXPECT_EQ(b_answer.Status(), "completed") << b_answer.Describe();
-  const OrderRecord record = ReadOrder(order_);
-  EXPECT_EQ(record.status, "completed");
-  EXPECT_TRUE(LedgerIsConsistent(order_, record));
-  EXPECT_EQ(Attempts(order_, "charge"), "2");
+  const Answers answers = SecondWaitsForFirst(Janitor(), Resume());
+  EXPECT_EQ(answers.first.Describe(), "1");
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  ExpectCompletedOnce("2");
 }
 
 // cancel × resume_due: the cancel waits for the janitor's resume, then undoes all it did.
 TEST_F(DbJanitorRaceTest, CancelWaitsForTheJanitorThenUndoesWhatItDid) {
-  Session janitor_session, c_session, gate;
-  CloseGate(&gate);
-  Background janitor(&janitor_session, "SELECT orderflow.resume_due(16)");
-  ASSERT_TRUE(BlockedBy(janitor, gate.pid(), "the gate"));
-  Background cancel(&c_session, "SELECT orderflow.cancel_order($1, 'too slow')", {order_});
-  EXPECT_TRUE(BlockedBy(cancel, janitor.pid(), "the janitor"));
-  EXPECT_TRUE(NoEffectWritten(cancel.pid()));
-  gate.Must("COMMIT");
-
-  EXPECT_EQ(janitor.Wait().Describe(), "1");
-  const Outcome cancelled = cancel.Wait();
-  EXPECT_EQ(cancelled.Status(), "cancelled") << cancelled.Describe();
+  const Answers answers = SecondWaitsForFirst(Janitor(), Cancel("too slow"));
+  EXPECT_EQ(answers.first.Describe(), "1");
+  EXPECT_EQ(answers.second.Status(), "cancelled") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "cancelled");
   EXPECT_EQ(record.charges, 1);
@@ -504,36 +541,20 @@ class DbPruneRaceTest : public DbRaceTest {
     Session setup;
     setup.Must("BEGIN");
     setup.Must("SELECT orderflow.pin_clock(clock_timestamp() - interval '2 days')");
-    setup.Must(ProcessSql(), {order_, item_});
+    setup.Must(Process().sql, Process().params);
     setup.Must("COMMIT");
     ASSERT_EQ(ReadOrder(order_).status, "completed");
     Execute("SELECT orderflow.publish_outbox(10000)");
   }
-
-  // The gate of prune: holds the order's reservation, which prune deletes after the workflow's
-  // row (the outbox events of a pruned workflow stay until they are old and published).
-  void ClosePruneGate(Session* gate) {
-    gate->Must("BEGIN");
-    gate->Must("SELECT 1 FROM orderflow.reservations WHERE order_id = $1 FOR UPDATE", {order_});
-  }
 };
 
-// prune × cancel: the cancel waits for the prune that deletes its workflow, then answers OF404
-// (issue 8: 500, P0002 query returned no rows). Nothing is refunded.
+// prune × cancel: the cancel waits for the prune that deletes its workflow (held deleting the
+// reservation), then answers OF404 (issue 8: 500, P0002 query returned no rows). Nothing is
+// refunded.
 TEST_F(DbPruneRaceTest, CancelWaitsForPruneThenAnswersNotFound) {
-  Session p_session, c_session, gate;
-  ClosePruneGate(&gate);
-  Background prune(&p_session, "SELECT orderflow.prune(interval '1 day')");
-  ASSERT_TRUE(BlockedBy(prune, gate.pid(), "the gate")) << "prune stops deleting the reservation";
-  Background cancel(&c_session, "SELECT orderflow.cancel_order($1)", {order_});
-  EXPECT_TRUE(BlockedBy(cancel, prune.pid(), "prune"));
-  EXPECT_TRUE(NoEffectWritten(cancel.pid()));
-  gate.Must("COMMIT");
-
-  const Outcome pruned = prune.Wait();
-  EXPECT_EQ(pruned.sqlstate, "") << pruned.message;
-  const Outcome cancelled = cancel.Wait();
-  EXPECT_EQ(cancelled.sqlstate, "OF404") << cancelled.Describe();
+  const Answers answers = SecondWaitsForFirst(Prune(), Cancel("late"), Gate::kReservation);
+  EXPECT_EQ(answers.first.sqlstate, "") << answers.first.message;
+  EXPECT_EQ(answers.second.sqlstate, "OF404") << answers.second.Describe();
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "") << "pruned";
   EXPECT_EQ(record.charges, 1);
@@ -544,18 +565,12 @@ TEST_F(DbPruneRaceTest, CancelWaitsForPruneThenAnswersNotFound) {
 // prune × process: a resume of the finished workflow being pruned is answered from the
 // lock-free read without waiting; once prune committed, the id cannot be charged again (OF409).
 TEST_F(DbPruneRaceTest, ProcessDuringPruneAnswersWithoutWaitingAndNeverChargesAgain) {
-  Session p_session, b_session, gate;
-  ClosePruneGate(&gate);
-  Background prune(&p_session, "SELECT orderflow.prune(interval '1 day')");
-  ASSERT_TRUE(BlockedBy(prune, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  ASSERT_TRUE(b.Finished(kNoWaitAnswer)) << "the resume of a finished order waited for prune";
-  EXPECT_EQ(b.Wait().Status(), "completed");
-  gate.Must("COMMIT");
-  EXPECT_EQ(prune.Wait().sqlstate, "");
+  const Answers answers = Interleave(Prune(), Resume(), Second::kAnswersAtOnce, Gate::kReservation);
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  EXPECT_EQ(answers.first.sqlstate, "") << answers.first.message;
 
   Session after;
-  EXPECT_EQ(after.Run(ProcessSql(), {order_, item_}).sqlstate, "OF409");
+  EXPECT_EQ(after.Run(Process().sql, Process().params).sqlstate, "OF409");
   const OrderRecord record = ReadOrder(order_);
   EXPECT_EQ(record.status, "");
   EXPECT_EQ(record.charges, 1);
@@ -565,92 +580,14 @@ TEST_F(DbPruneRaceTest, ProcessDuringPruneAnswersWithoutWaitingAndNeverChargesAg
 // prune × cancel, the cancel first: prune's delete waits for the cancel in progress, then
 // re-checks the row. Whether the cancelled workflow is pruned or kept, the refund is there.
 TEST_F(DbPruneRaceTest, PruneWaitsForACancelInProgress) {
-  Session a_session, p_session, gate;
-  CloseGate(&gate);
-  Background cancel(&a_session, "SELECT orderflow.cancel_order($1, 'late')", {order_});
-  ASSERT_TRUE(BlockedBy(cancel, gate.pid(), "the gate")) << "the cancel stops releasing";
-  Background prune(&p_session, "SELECT orderflow.prune(interval '1 day')");
-  EXPECT_TRUE(BlockedBy(prune, cancel.pid(), "the cancel"));
-  gate.Must("COMMIT");
-
-  const Outcome cancelled = cancel.Wait();
-  EXPECT_EQ(cancelled.Status(), "cancelled") << cancelled.Describe();
-  const Outcome pruned = prune.Wait();
-  EXPECT_EQ(pruned.sqlstate, "") << pruned.message;
+  const Answers answers = Interleave(Cancel("late"), Prune(), Second::kWaits);
+  EXPECT_EQ(answers.first.Status(), "cancelled") << answers.first.Describe();
+  EXPECT_EQ(answers.second.sqlstate, "") << answers.second.message;
   const OrderRecord record = ReadOrder(order_);
   EXPECT_TRUE(record.status == "" || record.status == "cancelled") << record.status;
   EXPECT_EQ(record.charges, 1);
   EXPECT_EQ(record.refunds, 1);
   EXPECT_EQ(Stock(item_), "10");
-}
-
-// Unrelated orders never wait for each other: a transaction that finished one workflow,
-// cancelled another and is still open (its finished counts, its rows, its locks all
-// uncommitted) delays no call about other orders — new orders of another item, cancels, the
-// janitor's tick with its fold of the counts, the counts /metrics reads, prune.
-TEST_F(DbRaceTest, AnOpenTransactionThatFinishedWorkflowsBlocksNoOtherOrder) {
-  const std::string done = Unique("dbrace-done"), fresh = Unique("dbrace-fresh");
-  const std::string other_item = Unique("other-item");
-  Execute("SELECT orderflow.set_stock($1, 10)", {other_item});
-  Execute("SELECT orderflow.process_order($1, 5, 'untracked')", {done});
-  const std::string to_cancel = Unique("dbrace-cancel");
-  Execute("SELECT orderflow.process_order($1, 5, $2)", {to_cancel, other_item});
-
-  Session holder;
-  holder.Must("BEGIN");
-  holder.Must(ProcessSql(), {order_, item_});
-  holder.Must("SELECT orderflow.cancel_order($1)", {to_cancel});
-  // The holder now holds the inventory row of item_ (its reservation) and of other_item (the
-  // release), so the other calls use an untracked item.
-  struct Call {
-    const char* what;
-    std::string sql;
-    std::vector<std::string> params;
-  };
-  const std::vector<Call> calls = {
-      {"a new order", "SELECT orderflow.process_order($1, 5, 'untracked')", {fresh}},
-      {"a replay", "SELECT orderflow.process_order($1)", {done}},
-      {"the janitor's tick", "SELECT orderflow.janitor_tick(16)", {}},
-      {"the counts", "SELECT orderflow.workflow_counts()", {}},
-      {"prune", "SELECT orderflow.prune(interval '1 day')", {}},
-      {"a cancel", "SELECT orderflow.cancel_order($1)", {done}},
-  };
-  for (const Call& call : calls) {
-    Session session;
-    Background background(&session, call.sql, call.params);
-    EXPECT_TRUE(background.Finished(kNoWaitAnswer))
-        << call.what << " waited for an unrelated open transaction";
-    const Outcome outcome = background.Wait();
-    EXPECT_EQ(outcome.sqlstate, "") << call.what << ": " << outcome.message;
-  }
-  holder.Must("COMMIT");
-  EXPECT_EQ(ReadOrder(fresh).status, "completed");
-  EXPECT_EQ(ReadOrder(done).status, "cancelled");
-  for (const std::string& id : {order_, fresh, done, to_cancel}) {
-    EXPECT_TRUE(LedgerIsConsistent(id, ReadOrder(id)));
-  }
-  Execute("SELECT orderflow.set_stock($1, NULL)", {other_item});
-}
-
-// resume_now (the operator's "run it now") × process: the client's resume waits for the
-// operator's, then answers completed. One charge.
-TEST_F(DbRaceTest, ProcessWaitsForAnOperatorsResumeNow) {
-  Park("charge");
-  Session a_session, b_session, gate;
-  CloseGate(&gate);
-  Background a(&a_session, "SELECT orderflow.resume_now($1)", {order_});
-  ASSERT_TRUE(BlockedBy(a, gate.pid(), "the gate"));
-  Background b(&b_session, "SELECT orderflow.process_order($1)", {order_});
-  EXPECT_TRUE(BlockedBy(b, a.pid(), "resume_now"));
-  EXPECT_TRUE(NoEffectWritten(b.pid()));
-  gate.Must("COMMIT");
-
-  EXPECT_EQ(a.Wait().Status(), "completed") << a.Wait().Describe();
-  EXPECT_EQ(b.Wait().Status(), "completed") << b.Wait().Describe();
-  const OrderRecord record = ReadOrder(order_);
-  EXPECT_EQ(record.status, "completed");
-  EXPECT_TRUE(LedgerIsConsistent(order_, record));
-  EXPECT_EQ(Attempts(order_, "charge"), "2");
 }
 
 }  // namespace

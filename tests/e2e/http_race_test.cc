@@ -7,6 +7,7 @@
 // outcomes are proven one by one in db_race_test.cc.
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -77,6 +78,18 @@ class HttpRaceTest : public SharedServerTest {
     return answer;
   }
 
+  // Runs send(i) for i in [0, n) on n threads released at once; returns every answer.
+  static std::vector<Answer> Race(int n, const std::function<std::vector<Answer>(int)>& send) {
+    std::mutex mutex;
+    std::vector<Answer> answers;
+    RunConcurrently(n, [&](int i) {
+      std::vector<Answer> mine = send(i);
+      const std::lock_guard<std::mutex> lock(mutex);
+      for (Answer& answer : mine) answers.push_back(std::move(answer));
+    });
+    return answers;
+  }
+
   // kOrders new orders, each parked on a transient charge failure with a 60 s backoff by one
   // POST /api/orders/process: nothing resumes them during the round unless a client does.
   std::vector<std::string> ParkOrders(const std::string& prefix) {
@@ -105,16 +118,12 @@ TEST_F(HttpRaceTest, EightClientsResumingParkedOrdersChargeEachOnce) {
     const std::vector<std::string> ids = ParkOrders(Unique("resume8"));
     ASSERT_FALSE(HasFailure());
 
-    std::mutex mutex;
-    std::vector<Answer> answers;
     // Every client resumes the orders in the same sequence: the 8 collide on each order, and
     // those that waited move on to the next order together.
-    RunConcurrently(kClients, [&](int) {
-      for (const std::string& id : ids) {
-        Answer answer = Send("resume", id, ResumeBody(id));
-        const std::lock_guard<std::mutex> lock(mutex);
-        answers.push_back(std::move(answer));
-      }
+    const std::vector<Answer> answers = Race(kClients, [&](int) {
+      std::vector<Answer> mine;
+      for (const std::string& id : ids) mine.push_back(Send("resume", id, ResumeBody(id)));
+      return mine;
     });
 
     ASSERT_EQ(answers.size(), static_cast<size_t>(kClients * kOrders));
@@ -148,15 +157,11 @@ TEST_F(HttpRaceTest, ACancelRacingFourResumesIsTheFinalState) {
     const std::vector<std::string> ids = ParkOrders(Unique("cancel4"));
     ASSERT_FALSE(HasFailure());
 
-    std::mutex mutex;
-    std::vector<Answer> answers;
     // Request i is for order i % kOrders; the first kOrders requests are the cancels.
-    RunConcurrently(kOrders * (1 + kResumes), [&](int i) {
+    const std::vector<Answer> answers = Race(kOrders * (1 + kResumes), [&](int i) {
       const std::string& id = ids[i % kOrders];
-      Answer answer = i < kOrders ? Send("cancel", id, R"({"reason":"race"})")
-                                  : Send("resume", id, ResumeBody(id));
-      const std::lock_guard<std::mutex> lock(mutex);
-      answers.push_back(std::move(answer));
+      return std::vector<Answer>{i < kOrders ? Send("cancel", id, R"({"reason":"race"})")
+                                             : Send("resume", id, ResumeBody(id))};
     });
 
     for (const Answer& answer : answers) {
@@ -203,8 +208,6 @@ TEST_F(HttpRaceTest, MixedClientsOrdersResumesAndCancelsKeepTheLedger) {
     // Set once a 200 answer proved the workflow exists / a cancel was answered cancelled.
     std::vector<std::atomic<bool>> known(kMixedOrders), cancelled(kMixedOrders);
 
-    std::mutex mutex;
-    std::vector<Answer> answers;
     RunConcurrently(kClients, [&](int client) {
       std::mt19937 random(static_cast<unsigned>(1000 * round + client));
       for (int k = 0; k < kRequestsPerClient; ++k) {
@@ -212,9 +215,9 @@ TEST_F(HttpRaceTest, MixedClientsOrdersResumesAndCancelsKeepTheLedger) {
         const std::string& id = ids[o];
         const unsigned pick = random() % 10;
         const bool was_known = known[o].load(), was_cancelled = cancelled[o].load();
-        Answer answer = pick < 2                ? Send("cancel", id, "")
-                        : pick < 6 && was_known ? Send("resume", id, ResumeBody(id))
-                                                : Send("process", id, ProcessBody(id));
+        const Answer answer = pick < 2                ? Send("cancel", id, "")
+                              : pick < 6 && was_known ? Send("resume", id, ResumeBody(id))
+                                                      : Send("process", id, ProcessBody(id));
         if (answer.status == 200) known[o] = true;
         if (answer.request == "cancel" && answer.state == "cancelled") cancelled[o] = true;
 
@@ -232,8 +235,6 @@ TEST_F(HttpRaceTest, MixedClientsOrdersResumesAndCancelsKeepTheLedger) {
               << answer.request << " " << id
               << " sent after a cancel was answered: " << answer.body;
         }
-        const std::lock_guard<std::mutex> lock(mutex);
-        answers.push_back(std::move(answer));
       }
     });
 
