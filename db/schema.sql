@@ -48,11 +48,11 @@ CREATE TABLE orderflow.workflows (
     finished_at timestamp with time zone,
     error_detail text,
     CONSTRAINT workflows_amount_check CHECK ((amount > (0)::numeric)),
-    CONSTRAINT workflows_finished_have_finished_at CHECK (((status = ANY (ARRAY['cancelled'::text, 'completed'::text, 'failed'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT workflows_finished_have_finished_at CHECK (((status = ANY ('{cancelled,completed,failed}'::text[])) = (finished_at IS NOT NULL))),
     CONSTRAINT workflows_item_check CHECK (((char_length(item) >= 1) AND (char_length(item) <= 200))),
     CONSTRAINT workflows_order_id_check CHECK (((char_length(order_id) >= 1) AND (char_length(order_id) <= 200))),
-    CONSTRAINT workflows_scheduled_have_next_retry_at CHECK (((status = ANY (ARRAY['charging'::text, 'confirming'::text, 'pending'::text, 'reserving'::text])) = (next_retry_at IS NOT NULL))),
-    CONSTRAINT workflows_status_known CHECK ((status = ANY (ARRAY['cancelled'::text, 'charging'::text, 'completed'::text, 'confirming'::text, 'failed'::text, 'pending'::text, 'reserving'::text, 'suspended'::text])))
+    CONSTRAINT workflows_scheduled_have_next_retry_at CHECK (((status = ANY ('{charging,confirming,pending,reserving}'::text[])) = (next_retry_at IS NOT NULL))),
+    CONSTRAINT workflows_status_known CHECK ((status = ANY ('{cancelled,charging,completed,confirming,failed,pending,reserving,suspended}'::text[])))
 );
 
 --
@@ -77,19 +77,19 @@ COMMENT ON COLUMN orderflow.workflows.error_detail IS 'Internal detail behind er
 -- Name: CONSTRAINT workflows_finished_have_finished_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON CONSTRAINT workflows_finished_have_finished_at ON orderflow.workflows IS '(status IN (''cancelled'', ''completed'', ''failed'')) = (finished_at IS NOT NULL)';
+COMMENT ON CONSTRAINT workflows_finished_have_finished_at ON orderflow.workflows IS '(status = ANY (''{cancelled,completed,failed}''::text[])) = (finished_at IS NOT NULL)';
 
 --
 -- Name: CONSTRAINT workflows_scheduled_have_next_retry_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON CONSTRAINT workflows_scheduled_have_next_retry_at ON orderflow.workflows IS '(status IN (''charging'', ''confirming'', ''pending'', ''reserving'')) = (next_retry_at IS NOT NULL)';
+COMMENT ON CONSTRAINT workflows_scheduled_have_next_retry_at ON orderflow.workflows IS '(status = ANY (''{charging,confirming,pending,reserving}''::text[])) = (next_retry_at IS NOT NULL)';
 
 --
 -- Name: CONSTRAINT workflows_status_known ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON CONSTRAINT workflows_status_known ON orderflow.workflows IS 'status IN (''cancelled'', ''charging'', ''completed'', ''confirming'', ''failed'', ''pending'', ''reserving'', ''suspended'')';
+COMMENT ON CONSTRAINT workflows_status_known ON orderflow.workflows IS 'status = ANY (''{cancelled,charging,completed,confirming,failed,pending,reserving,suspended}''::text[])';
 
 --
 -- Name: orders; Type: TABLE; Schema: orderflow; Owner: -
@@ -391,7 +391,7 @@ CREATE TABLE orderflow.workflow_steps (
 -- Name: TABLE workflow_steps; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON TABLE orderflow.workflow_steps IS 'Per workflow and step: attempts, completion, last error, time spent, compensation.';
+COMMENT ON TABLE orderflow.workflow_steps IS 'Per workflow and step that has run: attempts, completion, last error, time spent, compensation. A step without a row has not run yet.';
 
 --
 -- Name: COLUMN workflow_steps.last_error; Type: COMMENT; Schema: orderflow; Owner: -
@@ -451,19 +451,14 @@ CREATE VIEW orderflow.stuck_workflows AS
     w.error_detail
    FROM ((orderflow.workflows w
      CROSS JOIN orderflow.settings st)
-     LEFT JOIN LATERAL ( SELECT s_1.order_id,
-            s_1.step,
-            s_1.attempts,
-            s_1.completed_at,
-            s_1.failed_at,
-            s_1.last_error,
-            s_1.total_ms,
-            s_1.compensated_at,
-            s_1.last_sqlstate,
-            s_1.last_detail
-           FROM orderflow.workflow_steps s_1
-          WHERE ((s_1.order_id = w.order_id) AND (s_1.completed_at IS NULL))
-          ORDER BY (array_position(orderflow._steps(), s_1.step))
+     LEFT JOIN LATERAL ( SELECT st_1.step,
+            r.attempts,
+            r.last_error,
+            r.last_detail
+           FROM (unnest(orderflow._steps()) WITH ORDINALITY st_1(step, n)
+             LEFT JOIN orderflow.workflow_steps r ON (((r.order_id = w.order_id) AND (r.step = st_1.step))))
+          WHERE (r.completed_at IS NULL)
+          ORDER BY st_1.n
          LIMIT 1) s ON (true))
   WHERE ((w.finished_at IS NULL) AND ((w.status = 'suspended'::text) OR (w.created_at < (orderflow.clock_now() - st.stuck_after))));
 
@@ -691,13 +686,6 @@ CREATE INDEX workflows_unfinished ON orderflow.workflows USING btree (created_at
 
 ALTER TABLE ONLY orderflow.idempotency_keys
     ADD CONSTRAINT idempotency_keys_order_id_fkey FOREIGN KEY (order_id) REFERENCES orderflow.orders(id) DEFERRABLE INITIALLY DEFERRED;
-
---
--- Name: workflow_steps workflow_steps_order_id_fkey; Type: FK CONSTRAINT; Schema: orderflow; Owner: -
---
-
-ALTER TABLE ONLY orderflow.workflow_steps
-    ADD CONSTRAINT workflow_steps_order_id_fkey FOREIGN KEY (order_id) REFERENCES orderflow.workflows(order_id) ON DELETE CASCADE;
 
 --
 -- Name: workflow_transitions workflow_transitions_from_status_fkey; Type: FK CONSTRAINT; Schema: orderflow; Owner: -

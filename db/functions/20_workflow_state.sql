@@ -23,14 +23,16 @@ BEGIN
         'status', p_wf.status,
         'amount', trim_scale(p_wf.amount),
         'item', p_wf.item,
-        'steps', (SELECT jsonb_object_agg(s.step, jsonb_build_object(
+        -- Every step is shown; one that has not run yet has no row.
+        'steps', (SELECT jsonb_object_agg(st.step, jsonb_build_object(
                              'completed', s.completed_at IS NOT NULL,
-                             'attempts', s.attempts,
+                             'attempts', COALESCE(s.attempts, 0),
                              'completedAt', orderflow._iso(s.completed_at),
                              'lastError', s.last_error,
                              'compensatedAt', orderflow._iso(s.compensated_at)))
-                    FROM orderflow.workflow_steps s
-                   WHERE s.order_id = p_wf.order_id),
+                    FROM unnest(orderflow._steps()) AS st (step)
+                    LEFT JOIN orderflow.workflow_steps s
+                           ON s.order_id = p_wf.order_id AND s.step = st.step),
         'error', p_wf.error,
         'cancelReason', p_wf.cancel_reason,
         'nextRetryAt', orderflow._iso(p_wf.next_retry_at),

@@ -28,19 +28,18 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_tracked boolean := false;
+    v_on_hand integer;
 BEGIN
-    UPDATE orderflow.inventory
-       SET on_hand = on_hand - 1, updated_at = p_now
-     WHERE item = p_wf.item AND on_hand > 0;
-    IF FOUND THEN
-        v_tracked := true;
-    ELSIF EXISTS (SELECT 1 FROM orderflow.inventory WHERE item = p_wf.item) THEN
+    -- An untracked item (no row) costs one index probe; a tracked one is locked, then taken.
+    SELECT on_hand INTO v_on_hand FROM orderflow.inventory WHERE item = p_wf.item FOR UPDATE;
+    IF v_on_hand = 0 THEN
         RAISE EXCEPTION 'out_of_stock' USING ERRCODE = 'OFS01',
             DETAIL = format('No stock left for item %L.', p_wf.item);
+    ELSIF v_on_hand IS NOT NULL THEN
+        UPDATE orderflow.inventory SET on_hand = on_hand - 1, updated_at = p_now WHERE item = p_wf.item;
     END IF;
     INSERT INTO orderflow.reservations (order_id, item, quantity, tracked, reserved_at)
-    VALUES (p_wf.order_id, p_wf.item, 1, v_tracked, p_now);
+    VALUES (p_wf.order_id, p_wf.item, 1, v_on_hand IS NOT NULL, p_now);
 END
 $$;
 COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows, timestamptz) IS

@@ -28,8 +28,8 @@
 -- timeout or pg_cancel_backend) is not caught anywhere: the statement stops and its transaction
 -- rolls back, as PostgreSQL means it to.
 
--- _create_workflow(order_id, amount, item, now) → workflow: inserts the workflow and its step
--- rows and returns the new row (locked: ours until commit), or a row of nulls when the order
+-- _create_workflow(order_id, amount, item, now) → workflow: inserts the workflow (its step rows
+-- are written when the steps run) and returns the new row (locked: ours until commit), or a row of nulls when the order
 -- exists (a concurrent creator of the same order id waits here for the first one to commit).
 -- OF409 when the order id belonged to a workflow that prune() removed: its ledger rows remain,
 -- so the id can never be charged again.
@@ -52,14 +52,12 @@ BEGIN
             RAISE EXCEPTION 'orderId % was used by a workflow that has been pruned', p_order_id
                 USING ERRCODE = 'OF409';
         END IF;
-        INSERT INTO orderflow.workflow_steps (order_id, step)
-        VALUES (p_order_id, 'charge'), (p_order_id, 'reserve'), (p_order_id, 'confirm');
     END IF;
     RETURN v_wf;
 END
 $$;
 COMMENT ON FUNCTION orderflow._create_workflow(text, numeric, text, timestamptz) IS
-    'Internal: creates a pending workflow with its step rows and returns it (nulls when the order id '
+    'Internal: creates a pending workflow and returns it (nulls when the order id '
     'exists); OF409 for the id of a pruned workflow.';
 
 -- _check_same_order(workflow, amount, item) → void: OF409 when a given amount or item differs from the stored one.
@@ -97,16 +95,40 @@ $$;
 COMMENT ON FUNCTION orderflow._take_fault(text) IS
     'Internal: uses up one injected fault of the step: true transient, false permanent, null none.';
 
--- _run_steps(workflow, now) → workflow: runs the steps not yet completed, in order, each in its
--- own exception block with its checkpoint, and returns the workflow row as it is afterwards.
--- The caller holds the workflows row lock and passes the row as read under it. A failing step is
--- handed to _step_failed, which schedules a retry or fails and compensates the workflow.
+-- _checkpoint(workflow, steps, ms, now) → void: records that p_steps completed at p_now, having
+-- taken p_ms milliseconds each: one statement for all the steps of a run.
+CREATE OR REPLACE FUNCTION orderflow._checkpoint(p_wf orderflow.workflows, p_steps text[],
+                                                 p_ms double precision[], p_now timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF cardinality(p_steps) > 0 THEN
+        INSERT INTO orderflow.workflow_steps AS s (order_id, step, attempts, completed_at, total_ms)
+        SELECT p_wf.order_id, c.step, 1, p_now, c.ms FROM unnest(p_steps, p_ms) AS c (step, ms)
+        ON CONFLICT (order_id, step) DO UPDATE
+            SET attempts = s.attempts + 1, completed_at = EXCLUDED.completed_at,
+                total_ms = s.total_ms + EXCLUDED.total_ms;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION orderflow._checkpoint(orderflow.workflows, text[], double precision[], timestamptz) IS
+    'Internal: writes the completion checkpoints of the steps of one run in one statement.';
+
+-- _run_steps(workflow, now) → workflow: runs the steps not yet completed, in order, each effect
+-- in its own exception block, and returns the workflow row as it is afterwards. The checkpoints
+-- of the steps that completed are written together after the loop (or before a failure is
+-- handled), in the same transaction as their effects: both commit or neither does. The caller
+-- holds the workflows row lock and passes the row as read under it. A failing step is handed to
+-- _step_failed, which schedules a retry or fails and compensates the workflow.
 CREATE OR REPLACE FUNCTION orderflow._run_steps(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS orderflow.workflows
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_done    text[];
+    v_ran     text[] := '{}';
+    v_ms      double precision[] := '{}';
     v_step    text;
     v_faults  boolean;
     v_fault   boolean;
@@ -114,8 +136,13 @@ DECLARE
     v_state   text;
     v_message text;
 BEGIN
-    SELECT COALESCE(array_agg(step), '{}') INTO v_done FROM orderflow.workflow_steps
-     WHERE order_id = p_wf.order_id AND completed_at IS NOT NULL;
+    -- A pending workflow was created in this transaction: none of its steps has run.
+    IF p_wf.status = 'pending' THEN
+        v_done := '{}';
+    ELSE
+        SELECT COALESCE(array_agg(step), '{}') INTO v_done FROM orderflow.workflow_steps
+         WHERE order_id = p_wf.order_id AND completed_at IS NOT NULL;
+    END IF;
     -- One look at the faults table per run instead of one update per step.
     v_faults := EXISTS (SELECT 1 FROM orderflow.faults WHERE remaining > 0);
     FOREACH v_step IN ARRAY orderflow._steps() LOOP
@@ -134,24 +161,24 @@ BEGIN
                 WHEN 'reserve' THEN PERFORM orderflow._reserve(p_wf, p_now);
                 WHEN 'confirm' THEN PERFORM orderflow._confirm(p_wf, p_now);
             END CASE;
-            -- The checkpoint, in the same subtransaction as the effect.
-            UPDATE orderflow.workflow_steps
-               SET attempts = attempts + 1, completed_at = p_now,
-                   total_ms = total_ms + 1000 * extract(epoch FROM clock_timestamp() - v_started)
-             WHERE order_id = p_wf.order_id AND step = v_step;
         EXCEPTION WHEN OTHERS THEN
-            -- The effect and its checkpoint are gone; the steps before this one stay done.
+            -- This step's effect is gone; the steps before it stay done.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+            PERFORM orderflow._checkpoint(p_wf, v_ran, v_ms, p_now);
             RETURN orderflow._step_failed(p_wf, v_step, v_state, v_message,
                                           1000 * extract(epoch FROM clock_timestamp() - v_started), p_now);
         END;
+        v_ran := v_ran || v_step;
+        v_ms := v_ms || 1000 * extract(epoch FROM clock_timestamp() - v_started)::double precision;
     END LOOP;
+    PERFORM orderflow._checkpoint(p_wf, v_ran, v_ms, p_now);
     RETURN orderflow._transition(p_wf, 'completed', p_now);
 END
 $$;
 COMMENT ON FUNCTION orderflow._run_steps(orderflow.workflows, timestamptz) IS
-    'Internal: runs the workflow''s unfinished steps in order, each effect with its checkpoint in one '
-    'subtransaction; a failing step goes to _step_failed. Returns the row after. Caller holds the lock.';
+    'Internal: runs the workflow''s unfinished steps in order, each effect in its own subtransaction, '
+    'their checkpoints in one statement; a failing step goes to _step_failed. Returns the row after. '
+    'Caller holds the lock.';
 
 -- _backoff_ms(policy, attempt) → double precision: the wait after failed attempt n,
 -- min(max_delay, base * multiplier^(n-1)) shortened by up to `jitter` of itself at random.
@@ -188,10 +215,13 @@ BEGIN
         RAISE LOG 'orderflow: order % step % failed with SQLSTATE %: %', p_wf.order_id, p_step,
             p_sqlstate, p_message;
     END IF;
-    UPDATE orderflow.workflow_steps
-       SET attempts = attempts + 1, last_error = v_sentence, last_detail = p_message,
-           last_sqlstate = p_sqlstate, total_ms = total_ms + p_ms
-     WHERE order_id = p_wf.order_id AND step = p_step
+    INSERT INTO orderflow.workflow_steps AS s
+           (order_id, step, attempts, last_error, last_detail, last_sqlstate, total_ms)
+    VALUES (p_wf.order_id, p_step, 1, v_sentence, p_message, p_sqlstate, p_ms)
+    ON CONFLICT (order_id, step) DO UPDATE
+        SET attempts = s.attempts + 1, last_error = EXCLUDED.last_error,
+            last_detail = EXCLUDED.last_detail, last_sqlstate = EXCLUDED.last_sqlstate,
+            total_ms = s.total_ms + EXCLUDED.total_ms
     RETURNING attempts INTO v_attempts;
     SELECT * INTO v_policy FROM orderflow.retry_policies WHERE step = p_step;
 
@@ -216,29 +246,17 @@ COMMENT ON FUNCTION orderflow._step_failed(orderflow.workflows, text, text, text
     'Internal: records a failed attempt; retries transient failures (step_errors) per retry_policies, '
     'else fails the workflow and compensates its completed steps in reverse order. Returns the row after.';
 
--- process_order(order_id, amount, item) → jsonb: starts or resumes the order's workflow and returns
--- its state. amount and item may be omitted for a known order. 22023 bad arguments, OF409 mismatch.
-CREATE OR REPLACE FUNCTION orderflow.process_order(p_order_id text, p_amount numeric DEFAULT NULL,
-                                                   p_item text DEFAULT NULL)
+-- _process_order(order_id, amount, item) → jsonb: process_order once its arguments are checked
+-- (by process_order or process_order_request, each for its own shape of input).
+CREATE OR REPLACE FUNCTION orderflow._process_order(p_order_id text, p_amount numeric, p_item text)
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-SET jit = off
+LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_wf    orderflow.workflows;
     v_now   timestamptz;
     v_found boolean;
 BEGIN
-    PERFORM orderflow._check_text('orderId', p_order_id, 200);
-    IF p_amount IS NOT NULL THEN
-        PERFORM orderflow._check_amount(p_amount);
-    END IF;
-    IF p_item IS NOT NULL THEN
-        PERFORM orderflow._check_text('item', p_item, 200);
-    END IF;
-
     -- Read path, no lock: only a finished workflow is answered from here (it never changes
     -- again except by cancel_order, which takes the lock).
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
@@ -280,6 +298,31 @@ BEGIN
     RETURN orderflow._workflow_state(v_wf);
 END
 $$;
+COMMENT ON FUNCTION orderflow._process_order(text, numeric, text) IS
+    'Internal: process_order with checked arguments. Takes the workflow''s row lock; only finished '
+    'workflows are answered without it.';
+
+-- process_order(order_id, amount, item) → jsonb: starts or resumes the order's workflow and returns
+-- its state. amount and item may be omitted for a known order. 22023 bad arguments, OF409 mismatch.
+CREATE OR REPLACE FUNCTION orderflow.process_order(p_order_id text, p_amount numeric DEFAULT NULL,
+                                                   p_item text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    IF p_amount IS NOT NULL THEN
+        PERFORM orderflow._check_amount(p_amount);
+    END IF;
+    IF p_item IS NOT NULL THEN
+        PERFORM orderflow._check_text('item', p_item, 200);
+    END IF;
+    RETURN orderflow._process_order(p_order_id, p_amount, p_item);
+END
+$$;
 COMMENT ON FUNCTION orderflow.process_order(text, numeric, text) IS
     'Starts or resumes the workflow of an order (charge → reserve → confirm, each at most once) and '
     'returns its state. 22023 for bad arguments, OF409 when the order id is known with another '
@@ -298,6 +341,7 @@ AS $$
 DECLARE
     v_order_id text;
     v_amount   jsonb;
+    v_amount_n numeric;
 BEGIN
     PERFORM orderflow._check_object(p_request);
     v_order_id := orderflow._json_text(p_request, 'orderId', 200, true);
@@ -310,8 +354,12 @@ BEGIN
         RAISE EXCEPTION 'amount must be a number greater than 0 and less than 10000000000'
             USING ERRCODE = '22023';
     END IF;
-    RETURN orderflow.process_order(v_order_id, (v_amount #>> '{}')::numeric,
-                                   orderflow._json_text(p_request, 'item', 200, false));
+    v_amount_n := (v_amount #>> '{}')::numeric;
+    IF v_amount_n IS NOT NULL THEN
+        PERFORM orderflow._check_amount(v_amount_n);
+    END IF;
+    RETURN orderflow._process_order(v_order_id, v_amount_n,
+                                    orderflow._json_text(p_request, 'item', 200, false));
 END
 $$;
 COMMENT ON FUNCTION orderflow.process_order_request(text, jsonb) IS

@@ -130,9 +130,10 @@ BEGIN
     v_now := orderflow.clock_now();
     IF v_wf.next_retry_at IS NULL THEN
         -- Suspended: back to waiting on its first unfinished step, due now.
-        SELECT s.step INTO v_step FROM orderflow.workflow_steps s
-         WHERE s.order_id = p_order_id AND s.completed_at IS NULL
-         ORDER BY array_position(orderflow._steps(), s.step) LIMIT 1;
+        SELECT st.step INTO v_step FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)
+         WHERE NOT EXISTS (SELECT 1 FROM orderflow.workflow_steps s
+                            WHERE s.order_id = p_order_id AND s.step = st.step AND s.completed_at IS NOT NULL)
+         ORDER BY st.n LIMIT 1;
         v_wf := orderflow._transition(v_wf, orderflow._status_of_step(v_step), v_now, v_now);
     END IF;
     RETURN orderflow._workflow_state(orderflow._run_steps(v_wf, v_now));

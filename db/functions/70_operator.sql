@@ -57,7 +57,8 @@ COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
 -- the outbox events published more than p_older_than ago; an event not yet published is never
 -- deleted. The ledger and the orders stay. Returns the number of keys and workflows deleted.
 -- Locks: the idempotency_keys rows, then the workflows rows it deletes (its DELETE takes them;
--- a workflow changed meanwhile is re-checked and kept), then reservations, then outbox rows.
+-- a workflow changed meanwhile is re-checked and kept), then their steps and reservations, then
+-- outbox rows.
 CREATE OR REPLACE FUNCTION orderflow.prune(p_older_than interval)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -85,6 +86,8 @@ BEGIN
         DELETE FROM orderflow.workflows
          WHERE finished_at <= v_cutoff
         RETURNING order_id, status),
+    steps AS (
+        DELETE FROM orderflow.workflow_steps s USING old WHERE s.order_id = old.order_id),
     reservations AS (
         DELETE FROM orderflow.reservations r USING old WHERE r.order_id = old.order_id),
     counted AS (
@@ -147,9 +150,11 @@ SELECT w.order_id,
   FROM orderflow.workflows w
   CROSS JOIN orderflow.settings st
   LEFT JOIN LATERAL (
-        SELECT s.* FROM orderflow.workflow_steps s
-         WHERE s.order_id = w.order_id AND s.completed_at IS NULL
-         ORDER BY array_position(orderflow._steps(), s.step) LIMIT 1) s ON true
+        SELECT st.step, r.attempts, r.last_error, r.last_detail
+          FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)
+          LEFT JOIN orderflow.workflow_steps r ON r.order_id = w.order_id AND r.step = st.step
+         WHERE r.completed_at IS NULL
+         ORDER BY st.n LIMIT 1) s ON true
  WHERE w.finished_at IS NULL
    AND (w.status = 'suspended' OR w.created_at < orderflow.clock_now() - st.stuck_after);
 COMMENT ON VIEW orderflow.stuck_workflows IS
