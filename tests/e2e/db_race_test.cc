@@ -498,6 +498,11 @@ class DbJanitorRaceTest : public DbRaceTest {
                          " WHERE next_retry_at <= clock_timestamp()"),
               1)
         << "only our workflow is due";
+    ASSERT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id <> $1"
+                         " AND next_retry_at <= clock_timestamp() + interval '1 minute'",
+                         {order_}),
+              0)
+        << "and no other becomes due during the test";
   }
 };
 
