@@ -338,6 +338,65 @@ void ResetDrills() {
       " max_delay_ms = 10000, jitter = 0.2");
 }
 
+void SetRetryDelay(const std::string& step, int delay_ms) {
+  Execute(
+      "UPDATE orderflow.retry_policies SET base_delay_ms = $1::integer, max_delay_ms = "
+      "$1::integer WHERE step = $2",
+      {std::to_string(delay_ms), step});
+}
+
+OrderRecord ReadOrder(const std::string& order_id) {
+  pqxx::connection connection(TestDatabaseUrl());
+  pqxx::nontransaction transaction(connection);
+  const pqxx::row row = transaction.exec_params1(
+      "SELECT (SELECT status FROM orderflow.workflows WHERE order_id = $1),"
+      " (SELECT cancel_reason FROM orderflow.workflows WHERE order_id = $1),"
+      " (SELECT count(*) FROM orderflow.payments WHERE order_id = $1 AND kind = 'charge'),"
+      " (SELECT count(*) FROM orderflow.payments WHERE order_id = $1 AND kind = 'refund'),"
+      " (SELECT count(*) FROM orderflow.reservations WHERE order_id = $1),"
+      " (SELECT count(*) FROM orderflow.reservations WHERE order_id = $1"
+      "    AND released_at IS NULL),"
+      " (SELECT count(*) FROM orderflow.outbox WHERE order_id = $1"
+      "    AND event_type = 'order.confirmed'),"
+      " (SELECT count(*) FROM orderflow.outbox WHERE order_id = $1"
+      "    AND event_type = 'order.cancelled')",
+      order_id);
+  OrderRecord record;
+  record.status = row[0].is_null() ? "" : row[0].c_str();
+  record.cancel_reason = row[1].is_null() ? "" : row[1].c_str();
+  record.charges = row[2].as<long>();
+  record.refunds = row[3].as<long>();
+  record.reservations = row[4].as<long>();
+  record.open_reservations = row[5].as<long>();
+  record.confirmed_events = row[6].as<long>();
+  record.cancelled_events = row[7].as<long>();
+  return record;
+}
+
+::testing::AssertionResult LedgerIsConsistent(const std::string& order_id, const OrderRecord& r) {
+  const auto counts = [&] {
+    std::ostringstream out;
+    out << order_id << " ended '" << r.status << "' with " << r.charges << " charge(s), "
+        << r.refunds << " refund(s), " << r.reservations << " reservation(s) ("
+        << r.open_reservations << " open), " << r.confirmed_events << " order.confirmed, "
+        << r.cancelled_events << " order.cancelled";
+    return out.str();
+  };
+  bool ok = r.charges <= 1 && r.refunds <= 1 && r.reservations <= 1 && r.confirmed_events <= 1 &&
+            r.cancelled_events <= 1;
+  if (r.status == "completed") {
+    ok = ok && r.charges == 1 && r.refunds == 0 && r.open_reservations == 1 &&
+         r.confirmed_events == 1 && r.cancelled_events == 0;
+  } else if (r.status == "failed" || r.status == "cancelled") {
+    ok = ok && r.refunds == r.charges && r.open_reservations == 0 &&
+         r.cancelled_events == r.confirmed_events;
+  } else if (!r.status.empty()) {
+    ok = ok && r.refunds == 0 && r.cancelled_events == 0;
+  }
+  if (ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << counts();
+}
+
 bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -115,6 +115,31 @@ void Execute(const std::string& sql, const std::vector<std::string>& params = {}
 // drill in one test cannot leak into another.
 void ResetDrills();
 
+// Retries of `step` wait `delay_ms` (base and maximum delay): 60000 parks a workflow on a
+// transient fault until someone resumes it, 0 makes it due at once. ResetDrills() restores.
+void SetRetryDelay(const std::string& step, int delay_ms);
+
+// What the database holds for one order id: the workflow and every effect its steps left.
+struct OrderRecord {
+  std::string status;  // "" when there is no workflow (never created, or pruned)
+  std::string cancel_reason;
+  long charges = 0;            // payments rows of kind charge
+  long refunds = 0;            // payments rows of kind refund
+  long reservations = 0;       // reservations rows
+  long open_reservations = 0;  // ... not released
+  long confirmed_events = 0;   // outbox order.confirmed
+  long cancelled_events = 0;   // outbox order.cancelled
+};
+OrderRecord ReadOrder(const std::string& order_id);
+
+// The ledger rules every order obeys whatever raced on it: a completed order has exactly one
+// charge, no refund, its reservation and one order.confirmed event; a failed or cancelled one
+// has as many refunds as charges (at most one each), no open reservation, and an
+// order.cancelled event exactly when it had been confirmed; an unfinished one has at most one
+// charge and nothing undone yet; without a workflow (pruned) only the ledger's limits hold.
+::testing::AssertionResult LedgerIsConsistent(const std::string& order_id,
+                                              const OrderRecord& record);
+
 // Polls `fn` every 50 ms until it returns true or `timeout` passes; returns its last answer.
 bool Eventually(const std::function<bool()>& fn, std::chrono::milliseconds timeout);
 
