@@ -94,7 +94,9 @@ GTEST_FILTER=$(filter_without "$front_only") \
 echo "== end-to-end a third time, every server behind nginx (deploy/nginx/orderflow.conf)"
 # Clients talk to nginx; nginx to the server over long-lived loopback connections.
 echo "not through nginx, because they need the server's own socket (kill -9, SIGTERM):"
-"$build/e2e_tests" --gtest_list_tests --gtest_filter="$direct_only" | sed 's/^/  /'
+excluded=$("$build/e2e_tests" --gtest_list_tests --gtest_filter="$direct_only" |
+  awk '/^[A-Za-z]/ { suite = $1 } /^  / { print "  " suite $1 }')
+echo "$excluded"
 echo "(and $front_only: they already ran, with their own nginx where they need one)"
 rm -f "$work/via-nginx.xml"
 GTEST_FILTER=$(filter_without "$direct_only:$front_only") GTEST_OUTPUT="xml:$work/via-nginx.xml" \
@@ -104,7 +106,7 @@ GTEST_FILTER=$(filter_without "$direct_only:$front_only") GTEST_OUTPUT="xml:$wor
   ctest --test-dir "$build" --output-on-failure -L e2e || failed+=(ctest-nginx)
 if [ -f "$work/via-nginx.xml" ]; then
   ran=$(grep -o -m1 '<testsuites tests="[0-9]*"' "$work/via-nginx.xml" | grep -o '[0-9]*')
-  echo "through nginx: ${ran:-0} end-to-end tests ran"
+  echo "through nginx: ${ran:-0} end-to-end tests ran, $(echo "$excluded" | grep -c .) left out"
 else
   echo "through nginx: no test report"
   failed+=(ctest-nginx)

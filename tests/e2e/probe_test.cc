@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -84,7 +85,7 @@ bool CheckAnswer(int fd, std::string* buffer, const std::string& asked, ProbeCou
   return true;
 }
 
-// Runs the probe against `port` and prints its figures under `label`.
+// Runs the probe against `server` (its port(), nginx or its own) and prints the figures.
 void RunProbe(const ServerProcess& server, const std::string& label, ProbeCounts* counts) {
   const std::string prefix = Unique("probe");
   std::vector<std::string> ids;
@@ -118,6 +119,13 @@ void RunProbe(const ServerProcess& server, const std::string& label, ProbeCounts
         continue;
       }
       if (aborts) {
+        // At most about two aborts per checked answer: a flood of aborts would only starve the
+        // checking clients (behind nginx the aborted requests still run, and their client
+        // connections count against the per-address limit until they end).
+        while (counts->aborted.load() > 2 * counts->checked.load() + 2 * kClients &&
+               std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
         ++counts->aborted;
         if (round % 4 == 1) {
           CloseWithReset(fd);
@@ -162,35 +170,32 @@ void RunProbe(const ServerProcess& server, const std::string& label, ProbeCounts
   std::fflush(stdout);
 }
 
-void ExpectClean(const ProbeCounts& counts) {
-  EXPECT_GT(counts.checked.load(), 1000) << "the probe checked enough answers to mean something";
-  EXPECT_GT(counts.aborted.load(), 1000) << "clients really went away mid-request";
+// Starts a server behind `front`, probes it, and expects every answer to have reached the
+// client that asked for it.
+void ProbeExpectingNoMisdelivery(Front front, const std::string& label) {
+  ServerProcess server({}, front);
+  ASSERT_NO_FATAL_FAILURE(server.Start());
+  ProbeCounts counts;
+  ASSERT_NO_FATAL_FAILURE(RunProbe(server, label, &counts));
+  EXPECT_GE(counts.checked.load(), 200) << "the probe checked enough answers to mean something";
+  EXPECT_GE(counts.aborted.load(), 200) << "clients really went away mid-request";
   EXPECT_EQ(counts.mismatches.load(), 0)
       << "an answer reached the wrong client: " << counts.first_mismatch;
   EXPECT_EQ(counts.unanswered.load(), 0)
       << "a client that waited got no answer: " << counts.first_unanswered;
+  EXPECT_EQ(server.Get("/health").status, 200) << "the server survived the probe";
 }
 
-// The server's own port. Fails on Pistache 0.0.5 answering from its reactor threads; see the
-// README ("Exposing orderflow: behind nginx") for what this run shows on each build.
+// The server's own port. Fails while Pistache 0.0.5 answers from its reactor threads; make test
+// runs and reports it without failing on it (scripts/test.sh, direct_probe_decides).
 TEST(WrongClientProbeTest, DirectToTheServer) {
-  ServerProcess server({}, Front::kDirect);
-  ASSERT_NO_FATAL_FAILURE(server.Start());
-  ProbeCounts counts;
-  ASSERT_NO_FATAL_FAILURE(RunProbe(server, "direct", &counts));
-  ExpectClean(counts);
-  EXPECT_EQ(server.Get("/health").status, 200) << "the server survived the probe";
+  ProbeExpectingNoMisdelivery(Front::kDirect, "direct");
 }
 
 // Through deploy/nginx/orderflow.conf: a client's abort never closes a connection to the
 // server, so the server never sees a descriptor reused while an answer is pending.
 TEST(WrongClientProbeTest, ThroughNginx) {
-  ServerProcess server({}, Front::kNginx);
-  ASSERT_NO_FATAL_FAILURE(server.Start());
-  ProbeCounts counts;
-  ASSERT_NO_FATAL_FAILURE(RunProbe(server, "through nginx", &counts));
-  ExpectClean(counts);
-  EXPECT_EQ(server.Get("/health").status, 200) << "the server survived the probe";
+  ProbeExpectingNoMisdelivery(Front::kNginx, "through nginx");
 }
 
 }  // namespace
