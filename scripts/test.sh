@@ -55,6 +55,9 @@ filter_without() {
 }
 
 failed=()
+echo "== db/schema.sql against the migrations"
+scripts/schema.sh check "$url" || failed+=(schema)
+
 echo "== pgTAP (db/tests)"
 pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
 
