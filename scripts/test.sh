@@ -82,6 +82,8 @@ if [ "$direct_probe_decides" != 1 ] && [ -z "${GTEST_FILTER:-}" ]; then
   fi
   grep -A2 "^wrong-client probe" "$work/direct-probe.log"
 fi
+echo "== wrong-client probe figures of this run"
+cat "$work/probe-figures.txt" 2>/dev/null
 
 echo "== end-to-end again, through PgBouncer in transaction pooling mode"
 # Session state would break here: a transaction-mode pooler hands every statement to whichever

@@ -55,7 +55,9 @@ struct HttpRequest {
 // its third pass.
 bool ViaProxy();
 
-// What clients of a ServerProcess talk to: as the run says (ViaProxy()), or always one of the two.
+// What clients of a ServerProcess talk to: as the run says (ViaProxy()), or always one of the
+// two. A test about the server's own HTTP handling (framing, sockets) asks for kDirect: it then
+// talks to the server itself in every pass, the nginx one included.
 enum class Front { kAsTheRunSays, kDirect, kNginx };
 
 // One orderflow server process, with its own nginx in front when its Front says so.

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -156,16 +157,25 @@ void RunProbe(const ServerProcess& server, const std::string& label, ProbeCounts
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const long checked = counts->checked.load();
   const long mismatches = counts->mismatches.load();
-  std::printf(
+  char summary[512];
+  std::snprintf(
+      summary, sizeof(summary),
       "wrong-client probe %s: %ld checked answers, %ld mismatches (%.3f %%), %ld unanswered, "
       "%ld refused (429), %ld aborted connections, %ld requests, %ld connect failures, %.1f s\n",
       label.c_str(), checked, mismatches, checked > 0 ? 100.0 * mismatches / checked : 0.0,
       counts->unanswered.load(), counts->refused.load(), counts->aborted.load(),
       counts->sent.load(), counts->connect_failures.load(), elapsed);
-  if (!counts->first_mismatch.empty())
+  std::fputs(summary, stdout);
+  if (!counts->first_mismatch.empty()) {
     std::printf("  first mismatch: %s\n", counts->first_mismatch.c_str());
+  }
   if (!counts->first_unanswered.empty()) {
     std::printf("  first unanswered: %s\n", counts->first_unanswered.c_str());
+  }
+  // scripts/test.sh prints the figures of every probe of its run, passed or not.
+  const char* const work = std::getenv("ORDERFLOW_TEST_WORK_DIR");
+  if (work != nullptr && *work != '\0') {
+    std::ofstream(std::string(work) + "/probe-figures.txt", std::ios::app) << summary;
   }
   std::fflush(stdout);
 }
