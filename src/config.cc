@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -35,6 +37,12 @@ std::string LoadConfig(const std::function<const char*(const char*)>& getenv, un
   const char* const migration_url = getenv("MIGRATION_DATABASE_URL");
   c.migration_database_url =
       (migration_url != nullptr && *migration_url != '\0') ? migration_url : c.database_url;
+
+  if (const char* const bind = getenv("BIND_ADDRESS"); bind != nullptr && *bind != '\0') {
+    in_addr parsed{};
+    if (inet_pton(AF_INET, bind, &parsed) != 1) return "BIND_ADDRESS must be an IPv4 address";
+    c.bind_address = bind;
+  }
 
   for (const auto& [name, min, max, field] :
        {std::make_tuple("PORT", 0L, 65535L, &c.port),

@@ -12,6 +12,7 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 struct Config {
   int port = 3000;           // PORT
+  std::string bind_address = "0.0.0.0";  // BIND_ADDRESS: IPv4 address to listen on (127.0.0.1 behind a proxy)
   std::string database_url;  // DATABASE_URL (required): the role requests run as
   std::string
       migration_database_url;  // MIGRATION_DATABASE_URL: the schema owner (default: DATABASE_URL)

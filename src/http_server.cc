@@ -151,7 +151,7 @@ HttpServer::HttpServer(const Config& config, Api* api, Metrics* metrics)
       api_(api),
       metrics_(metrics),
       endpoint_(std::make_unique<Http::Endpoint>(
-          Pistache::Address(Pistache::Ipv4::any(), Pistache::Port(config.port)))),
+          Pistache::Address(config.bind_address, Pistache::Port(config.port)))),
       router_(std::make_unique<Rest::Router>()) {
   auto options = Http::Endpoint::options()
                      .threads(config_.http_threads)

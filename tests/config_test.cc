@@ -30,6 +30,17 @@ TEST(ConfigTest, DefaultsAreSizedToTheMachine) {
   EXPECT_EQ(config.janitor_interval_ms, 1000);
   EXPECT_EQ(config.log_level, LogLevel::kInfo);
   EXPECT_TRUE(config.db_prepare);
+  EXPECT_EQ(config.bind_address, "0.0.0.0");
+}
+
+TEST(ConfigTest, BindAddressMustBeAnIpv4Address) {
+  Config config;
+  ASSERT_EQ(Load({{"DATABASE_URL", "u"}, {"BIND_ADDRESS", "127.0.0.1"}}, &config), "");
+  EXPECT_EQ(config.bind_address, "127.0.0.1");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"BIND_ADDRESS", "localhost"}}, &config),
+            "BIND_ADDRESS must be an IPv4 address");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"BIND_ADDRESS", "127.0.0.1:80"}}, &config),
+            "BIND_ADDRESS must be an IPv4 address");
 }
 
 TEST(ConfigTest, ReadsEveryVariable) {

@@ -14,6 +14,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -62,6 +63,23 @@ std::string ReadFile(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// Runs scripts/<command> and returns what it printed on stdout; a failure fails the test.
+std::string RunScript(const std::string& command) {
+  const std::string line = std::string(ORDERFLOW_SOURCE_DIR) + "/scripts/" + command;
+  FILE* const pipe = popen(line.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "cannot run " << line;
+    return "";
+  }
+  std::string out;
+  char chunk[256];
+  size_t n = 0;
+  while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0) out.append(chunk, n);
+  const int status = pclose(pipe);
+  EXPECT_EQ(status, 0) << line << ": " << out;
+  return out;
 }
 
 }  // namespace
@@ -161,14 +179,52 @@ void SharedServerTest::TearDownTestSuite() {
   server_ = nullptr;
 }
 
-ServerProcess::ServerProcess(std::map<std::string, std::string> env) : env_(std::move(env)) {}
+bool ViaProxy() {
+  const char* const value = std::getenv("ORDERFLOW_TEST_VIA_PROXY");
+  return value != nullptr && std::string(value) == "1";
+}
+
+ServerProcess::ServerProcess(std::map<std::string, std::string> env, Front front)
+    : env_(std::move(env)),
+      via_proxy_(front == Front::kNginx || (front == Front::kAsTheRunSays && ViaProxy())) {}
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0 && Terminate(std::chrono::seconds(10)) == -1) Kill9();
+  if (!proxy_dir_.empty()) {
+    RunScript("nginx.sh stop '" + proxy_dir_ + "'");
+    std::error_code ignored;
+    std::filesystem::remove_all(proxy_dir_, ignored);
+  }
+}
+
+void ServerProcess::StartProxy() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const std::string server_port = std::to_string(port_);
+  if (proxy_dir_.empty()) {
+    // Under the run's work directory (scripts/test.sh stops every nginx there on exit).
+    const char* const work = std::getenv("ORDERFLOW_TEST_WORK_DIR");
+    std::string pattern =
+        std::string(work != nullptr && *work != '\0' ? work : "/tmp") + "/orderflow-nginx-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    proxy_dir_ = pattern;
+    const std::string out = RunScript("nginx.sh start '" + proxy_dir_ + "' " + server_port);
+    proxy_port_ = static_cast<uint16_t>(std::atoi(out.c_str()));
+    ASSERT_NE(proxy_port_, 0) << "nginx did not start: " << out;
+  } else {
+    // A restarted server has a new port: the same nginx, on the same port, now sends there.
+    RunScript("nginx.sh reload '" + proxy_dir_ + "' " + server_port);
+  }
+  while (Get("/health").status != 200) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never healthy through nginx:\n"
+                                                          << ReadFile(proxy_dir_ + "/error.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void ServerProcess::Launch(const std::vector<std::string>& args) {
   ASSERT_LT(pid_, 0) << "server already running";
+  const uint16_t proxy_port = proxy_port_;
+  proxy_port_ = 0;  // until nginx points at the new server, /health is asked directly
   char path[] = "/tmp/orderflow-e2e-XXXXXX";
   const int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
@@ -229,6 +285,8 @@ void ServerProcess::Start() {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "server never healthy:\n" << Log();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  proxy_port_ = proxy_port;
+  if (via_proxy_) StartProxy();
 }
 
 void ServerProcess::Kill9() {

@@ -50,16 +50,28 @@ struct HttpRequest {
   long timeout_ms = 30000;
 };
 
-// One orderflow server process.
+// Whether this run puts nginx (deploy/nginx/orderflow.conf, started by scripts/nginx.sh) in
+// front of every server the tests start: ORDERFLOW_TEST_VIA_PROXY=1, set by scripts/test.sh for
+// its third pass.
+bool ViaProxy();
+
+// What clients of a ServerProcess talk to: as the run says (ViaProxy()), or always one of the
+// two. A test about the server's own HTTP handling (framing, sockets) asks for kDirect: it then
+// talks to the server itself in every pass, the nginx one included.
+enum class Front { kAsTheRunSays, kDirect, kNginx };
+
+// One orderflow server process, with its own nginx in front when its Front says so.
 class ServerProcess {
  public:
-  explicit ServerProcess(std::map<std::string, std::string> env = {});
+  explicit ServerProcess(std::map<std::string, std::string> env = {},
+                         Front front = Front::kAsTheRunSays);
   ~ServerProcess();  // SIGTERM, then SIGKILL if it lingers
 
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  // Starts the binary on a free port and waits until /health answers 200.
+  // Starts the binary on a free port and waits until /health answers 200; behind nginx, then
+  // starts nginx (or points the running one at the new port) and waits for 200 through it.
   void Start();
   // Starts the binary (with `args`) and returns at once, for tests of the start-up itself.
   void Launch(const std::vector<std::string>& args = {});
@@ -74,7 +86,11 @@ class ServerProcess {
   int Wait(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
 
-  uint16_t port() const { return port_; }
+  // The port clients use: nginx's when the server is behind it, else the server's own.
+  uint16_t port() const { return proxy_port_ != 0 ? proxy_port_ : port_; }
+  uint16_t direct_port() const { return port_; }
+  bool behind_proxy() const { return proxy_port_ != 0; }
+  const std::string& proxy_dir() const { return proxy_dir_; }  // nginx's logs are there
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;  // everything the server printed so far
 
@@ -84,10 +100,15 @@ class ServerProcess {
                     std::vector<std::string> headers = {}) const;
 
  private:
+  void StartProxy();
+
   std::map<std::string, std::string> env_;
+  bool via_proxy_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   std::string log_path_;
+  uint16_t proxy_port_ = 0;
+  std::string proxy_dir_;
 };
 
 // Sends `request` to 127.0.0.1:`port`.
