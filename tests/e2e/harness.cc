@@ -223,8 +223,6 @@ void ServerProcess::StartProxy() {
 
 void ServerProcess::Launch(const std::vector<std::string>& args) {
   ASSERT_LT(pid_, 0) << "server already running";
-  const uint16_t proxy_port = proxy_port_;
-  proxy_port_ = 0;  // until nginx points at the new server, /health is asked directly
   char path[] = "/tmp/orderflow-e2e-XXXXXX";
   const int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
@@ -259,6 +257,8 @@ void ServerProcess::Launch(const std::vector<std::string>& args) {
 }
 
 void ServerProcess::Start() {
+  const uint16_t proxy_port = proxy_port_;
+  proxy_port_ = 0;  // until nginx points at the new server, /health is asked directly
   ASSERT_NO_FATAL_FAILURE(Launch());
 
   // The server logs {"event":"listening","port":N} once it accepts connections.
