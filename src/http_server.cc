@@ -31,7 +31,7 @@ constexpr const char* kConnectionData = "orderflow.connection";
 constexpr size_t kLoggedPathBytes = 200;
 
 // Queued jobs per worker before the request pool refuses work with a 503.
-constexpr size_t kQueuePerWorker = 8;
+constexpr size_t kQueuePerWorker = 16;
 constexpr size_t kOpsQueue = 64;
 
 // Pistache's own timers would close a connection behind our back (without telling the handler),
@@ -141,8 +141,9 @@ HttpServer::HttpServer(const Config& config, Api* api, Api* ops_api, Metrics* me
       ops_api_(ops_api),
       metrics_(metrics),
       workers_("request", config.db_pool_size,
-               kQueuePerWorker * static_cast<size_t>(config.db_pool_size)),
-      ops_workers_("ops", 1, kOpsQueue),
+               kQueuePerWorker * static_cast<size_t>(config.db_pool_size),
+               std::chrono::milliseconds(config.db_acquire_timeout_ms)),
+      ops_workers_("ops", 1, kOpsQueue, std::chrono::milliseconds(config.db_acquire_timeout_ms)),
       endpoint_(std::make_unique<Http::Endpoint>(
           Pistache::Address(Pistache::Ipv4::any(), Pistache::Port(config.port)))) {
   for (const http::RouteDef& route : http::RouteTable()) {

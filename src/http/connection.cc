@@ -43,13 +43,12 @@ void Connection::OnInput(const char* data, size_t size) {
     last_activity_ = now;
     if (!reading_) return;  // after the last request: read and dropped
     if (shared_->buffered_bytes.load() + size > shared_->buffer_budget) {
-      FailLocked({503, "overloaded", "the server is buffering too many requests, retry later"},
-                 &events);
+      FailLocked({503, "overloaded", "the server is buffering too many requests, retry later"});
     } else {
       framer_.Feed(data, size);
-      FrameLocked(&events);
+      FrameLocked();
       if (reading_ && slots_.size() >= kMaxPipelined && framer_.buffered() > kMaxPipelinedBytes) {
-        FailLocked({503, "overloaded", "too many pipelined requests"}, &events);
+        FailLocked({503, "overloaded", "too many pipelined requests"});
       }
     }
     if (!framer_.started()) {
@@ -59,6 +58,7 @@ void Connection::OnInput(const char* data, size_t size) {
     }
     AccountLocked();
     WriteLocked();  // a 100 Continue
+    TakeLocked(&events);
   }
   Dispatch(&events);
 }
@@ -76,6 +76,8 @@ void Connection::Answer(uint64_t sequence, std::string response, bool close_afte
     std::lock_guard<std::mutex> lock(mutex_);
     for (Slot& slot : slots_) {
       if (slot.sequence != sequence) continue;
+      --running_;
+      if (!slot.safe) running_unsafe_ = false;
       slot.ready = true;
       slot.close_after = close_after;
       slot.response = std::move(response);
@@ -84,9 +86,10 @@ void Connection::Answer(uint64_t sequence, std::string response, bool close_afte
     FlushLocked();
     // Answers made room for pipelined requests already buffered.
     if (reading_ && slots_.size() < kMaxPipelined && framer_.buffered() > 0) {
-      FrameLocked(&events);
+      FrameLocked();
       AccountLocked();
     }
+    TakeLocked(&events);
     MaybeCloseLocked();
   }
   Dispatch(&events);
@@ -110,8 +113,8 @@ void Connection::Tick(std::chrono::steady_clock::time_point now) {
       if (now - ending_since_ > timeouts.linger) ::shutdown(fd_, SHUT_RDWR);
     } else if (reading_ && slots_.empty() && framer_.started() &&
                now - request_started_ > timeouts.read) {
-      FailLocked({408, "request_timeout", "the request was not received in time"}, &events);
-      DropInputLocked();
+      FailLocked({408, "request_timeout", "the request was not received in time"});
+      TakeLocked(&events);
     } else if (reading_ && slots_.empty() && !framer_.started() && out_offset_ == out_.size() &&
                now - last_activity_ > timeouts.idle) {
       ::shutdown(fd_, SHUT_RDWR);
@@ -120,7 +123,7 @@ void Connection::Tick(std::chrono::steady_clock::time_point now) {
   Dispatch(&events);
 }
 
-void Connection::FrameLocked(std::vector<Event>* events) {
+void Connection::FrameLocked() {
   while (reading_ && slots_.size() < kMaxPipelined) {
     Event event;
     const RequestFramer::Result result = framer_.Next(&event.request, &event.error);
@@ -131,25 +134,29 @@ void Connection::FrameLocked(std::vector<Event>* events) {
       continue;
     }
     if (result == RequestFramer::Result::kError) {
-      FailLocked(event.error, events);
+      FailLocked(event.error);
       return;
     }
     event.sequence = next_sequence_++;
+    event.safe = event.request.method == "GET" || event.request.method == "HEAD" ||
+                 event.request.method == "OPTIONS";
     {
       Slot slot;
       slot.sequence = event.sequence;
+      slot.safe = event.safe;
       slots_.push_back(std::move(slot));
     }
     shared_->in_flight.fetch_add(1);
     if (!event.request.keep_alive) reading_ = false;
-    events->push_back(std::move(event));
+    waiting_.push_back(std::move(event));
   }
 }
 
-void Connection::FailLocked(FramingError error, std::vector<Event>* events) {
+void Connection::FailLocked(FramingError error) {
   Event event;
   event.sequence = next_sequence_++;
   event.failed = true;
+  event.safe = true;  // answered at once, without the database
   event.error = std::move(error);
   event.request = framer_.partial();
   {
@@ -159,7 +166,20 @@ void Connection::FailLocked(FramingError error, std::vector<Event>* events) {
   }
   shared_->in_flight.fetch_add(1);
   DropInputLocked();
-  events->push_back(std::move(event));
+  waiting_.push_back(std::move(event));
+}
+
+void Connection::TakeLocked(std::vector<Event>* events) {
+  // Pipelined requests run in parallel only while all of them are safe (RFC 9112 §9.3.2): a
+  // POST waits for every earlier request, and every later one waits for it.
+  while (!waiting_.empty() && !running_unsafe_) {
+    const bool safe = waiting_.front().safe;
+    if (!safe && running_ > 0) return;
+    ++running_;
+    running_unsafe_ = !safe;
+    events->push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
 }
 
 void Connection::DropInputLocked() {

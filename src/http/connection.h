@@ -95,18 +95,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     uint64_t sequence = 0;
     bool ready = false;
     bool close_after = false;
+    bool safe = true;  // GET, HEAD, OPTIONS (or a framing error)
     std::string response;
   };
   struct Event {
     uint64_t sequence = 0;
     bool failed = false;
+    bool safe = true;
     FramedRequest request;
     FramingError error;
   };
 
   // The following run with mutex_ held.
-  void FrameLocked(std::vector<Event>* events);
-  void FailLocked(FramingError error, std::vector<Event>* events);
+  void FrameLocked();
+  void FailLocked(FramingError error);
+  // Moves the requests that may start now from waiting_ to *events.
+  void TakeLocked(std::vector<Event>* events);
   void FlushLocked();
   void WriteLocked();
   void MaybeCloseLocked();
@@ -122,8 +126,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::mutex mutex_;
   int fd_;  // -1 once closed
   RequestFramer framer_;
-  size_t accounted_ = 0;    // framer bytes counted in shared_->buffered_bytes
-  std::deque<Slot> slots_;  // requests framed and not yet written, in arrival order
+  size_t accounted_ = 0;         // framer bytes counted in shared_->buffered_bytes
+  std::deque<Slot> slots_;       // requests framed and not yet written, in arrival order
+  std::deque<Event> waiting_;    // framed requests not yet handed to the owner
+  int running_ = 0;              // handed to the owner and not yet answered
+  bool running_unsafe_ = false;  // one of them is not safe (then it is the only one)
   uint64_t next_sequence_ = 0;
   std::string out_;  // bytes to write, from out_offset_
   size_t out_offset_ = 0;

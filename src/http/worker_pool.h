@@ -24,8 +24,10 @@ class WorkerPool {
   // A job gets the time it spent in the queue.
   using Job = std::function<void(std::chrono::steady_clock::duration waited)>;
 
-  // Starts `threads` threads; at most `capacity` jobs wait in the queue.
-  WorkerPool(std::string name, int threads, size_t capacity);
+  // Starts `threads` threads; at most `capacity` jobs wait in the queue. A job still queued after
+  // `max_wait` is taken out by the pool's reaper thread and run there at once (its `waited`
+  // exceeds max_wait: it should answer without doing its work).
+  WorkerPool(std::string name, int threads, size_t capacity, std::chrono::milliseconds max_wait);
   ~WorkerPool();  // Stop()
 
   WorkerPool(const WorkerPool&) = delete;
@@ -46,14 +48,18 @@ class WorkerPool {
     std::chrono::steady_clock::time_point queued_at;
   };
   void Run();
+  void Reap();
 
   const std::string name_;
   const size_t capacity_;
+  const std::chrono::milliseconds max_wait_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Entry> queue_;  // guarded by mutex_
   bool stopping_ = false;    // guarded by mutex_
   std::vector<std::thread> threads_;
+  std::condition_variable reaper_wake_;
+  std::thread reaper_;
 };
 
 }  // namespace http

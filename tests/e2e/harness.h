@@ -69,6 +69,7 @@ class ServerProcess {
   void SignalTerm();
   int Wait(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   uint16_t port() const { return port_; }
   const std::string& log_path() const { return log_path_; }
