@@ -261,6 +261,21 @@ void HttpServer::OnFramingError(const std::shared_ptr<http::Connection>& connect
 
 void HttpServer::Finish(const std::shared_ptr<http::Connection>& connection, uint64_t sequence,
                         const Exchange& exchange, Reply reply) {
+  // The log line and the metric come first: whoever reads the answer can find both.
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - exchange.started)
+          .count();
+  metrics_->ObserveRequest(exchange.metric, reply.status, ms / 1000.0);
+  {
+    LogLine line(reply.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request");
+    line.Str("requestId", exchange.context.request_id)
+        .Str("method", exchange.method)
+        .Str("path", exchange.path)
+        .Int("status", reply.status)
+        .Num("ms", ms);
+    if (!reply.log_detail.empty()) line.Str("detail", reply.log_detail);
+  }
+
   http::WireResponse wire;
   wire.status = reply.status;
   wire.content_type = reply.content_type;
@@ -270,18 +285,6 @@ void HttpServer::Finish(const std::shared_ptr<http::Connection>& connection, uin
   wire.headers.emplace_back("X-Request-Id", exchange.context.request_id);
   for (auto& header : reply.headers) wire.headers.push_back(std::move(header));
   connection->Answer(sequence, http::Serialize(wire), !wire.keep_alive);
-
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - exchange.started)
-          .count();
-  metrics_->ObserveRequest(exchange.metric, reply.status, ms / 1000.0);
-  LogLine line(reply.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request");
-  line.Str("requestId", exchange.context.request_id)
-      .Str("method", exchange.method)
-      .Str("path", exchange.path)
-      .Int("status", reply.status)
-      .Num("ms", ms);
-  if (!reply.log_detail.empty()) line.Str("detail", reply.log_detail);
 }
 
 void HttpServer::Start() {
