@@ -150,6 +150,14 @@ RequestFramer::Result RequestFramer::Fail(int status, const char* code, std::str
   return Result::kError;
 }
 
+RequestFramer::Result RequestFramer::FailHeadTooLarge(const char* head, FramingError* error) {
+  // 414 when the request line alone passes the limit, else 431.
+  if (std::find(head, head + kMaxHeadBytes, '\n') == head + kMaxHeadBytes) {
+    return Fail(414, "uri_too_long", "request line is longer than 16 KiB", error);
+  }
+  return Fail(431, "headers_too_large", "request headers are larger than 16 KiB", error);
+}
+
 void RequestFramer::Compact() {
   if (position_ == 0) return;
   if (position_ >= buffer_.size()) {
@@ -225,26 +233,12 @@ RequestFramer::Result RequestFramer::ReadHead(FramingError* error) {
   }
   if (end == std::string::npos) {
     scanned_ = size;
-    if (size > kMaxHeadBytes) {
-      const bool in_request_line =
-          std::find(base, base + kMaxHeadBytes, '\n') == base + kMaxHeadBytes;
-      if (in_request_line) {
-        return Fail(414, "uri_too_long", "request line is longer than 16 KiB", error);
-      }
-      return Fail(431, "headers_too_large", "request headers are larger than 16 KiB", error);
-    }
+    if (size > kMaxHeadBytes) return FailHeadTooLarge(base, error);
     return Result::kNeedMore;
   }
   scanned_ = 0;
   head_bytes_ = end + 4;
-  if (head_bytes_ > kMaxHeadBytes) {
-    const bool in_request_line =
-        std::find(base, base + kMaxHeadBytes, '\n') == base + kMaxHeadBytes;
-    if (in_request_line) {
-      return Fail(414, "uri_too_long", "request line is longer than 16 KiB", error);
-    }
-    return Fail(431, "headers_too_large", "request headers are larger than 16 KiB", error);
-  }
+  if (head_bytes_ > kMaxHeadBytes) return FailHeadTooLarge(base, error);
 
   // Split the head into lines (each ended by CRLF; a CR elsewhere is an error).
   std::vector<std::string> lines;

@@ -81,6 +81,8 @@ class RequestFramer {
   enum class State { kHead, kBody, kChunkSize, kChunkData, kTrailers, kFailed };
 
   Result Fail(int status, const char* code, std::string message, FramingError* error);
+  // `head` points at the buffered head, at least kMaxHeadBytes long.
+  Result FailHeadTooLarge(const char* head, FramingError* error);
   Result ReadHead(FramingError* error);
   Result ReadChunked(FramingError* error);
   void Compact();
