@@ -240,6 +240,10 @@ def report(meta, rows):
         f"- PostgreSQL {meta['postgres']} (scripts/pg.sh's private cluster: "
         f"{meta.get('pg_settings', 'settings not recorded')}), {meta['wrk']}",
         f"- server {meta['build']}, {meta['server']}",
+        f"- database time of one request (bench/dbtime.sh: pgbench at 1 client, synchronous_commit "
+        f"off, minus SELECT 1): {meta.get('dbtime') or 'not measured'}",
+        f"- instructions PostgreSQL spends on one request (bench/dbcost.sh, valgrind, net of "
+        f"SELECT 1): {meta.get('dbcost') or 'not measured'}",
         "",
     ]
     # The load at the end is the benchmark's own (wrk, the server, PostgreSQL, pgbench); only the

@@ -287,6 +287,27 @@ bench_history_size() {
   stop_server
 }
 
+# The database's own cost of one request (issue 8's budget), on a fresh database of its own:
+# bench/dbtime.sh (pgbench at one client, synchronous_commit off, minus SELECT 1) now, and
+# bench/dbcost.sh (valgrind's instruction count, deterministic) once the cluster is stopped at
+# the end. BENCH_DBCOST=0 skips the valgrind part.
+cost_db=orderflow_cost
+measure_db_time() {
+  psql_q "${db_url%/orderflow}/postgres" \
+    -c "DROP DATABASE IF EXISTS $cost_db WITH (FORCE)" -c "CREATE DATABASE $cost_db"
+  DATABASE_URL=${db_url%/orderflow}/$cost_db "$build/orderflow" --migrate >/dev/null
+  run_child bench/dbtime.sh "${db_url%/orderflow}/$cost_db" "$duration" >"$work/dbtime.txt"
+  sed 's/^/bench: /' "$work/dbtime.txt"
+}
+measure_db_cost() {
+  : >"$work/dbcost.txt"
+  [ "${BENCH_DBCOST:-1}" != 0 ] || return 0
+  command -v valgrind >/dev/null || { echo "bench: valgrind missing, no instruction counts"; return 0; }
+  scripts/pg.sh stop "$work/pg" >/dev/null
+  run_child bench/dbcost.sh "$work/pg/data" "$cost_db" "${BENCH_DBCOST_CALLS:-200}" >"$work/dbcost.txt"
+  sed 's/^/bench: /' "$work/dbcost.txt"
+}
+
 main() {
   check_knobs
   local pg_port n
@@ -299,8 +320,12 @@ main() {
   api_url=$(scripts/pg.sh api-url "$work/pg" "$pg_port")
   echo "bench: cluster $db_url, server $build/orderflow, ${duration} s per run"
   : >"$work/results.jsonl"
+  measure_db_time
   for n in $history; do bench_history_size "$n"; done
   write_meta
+  measure_db_cost
+  printf 'dbtime\t%s\n' "$(awk '{printf "%s%s %s µs", (NR>1 ? ", " : ""), $2, $3}' "$work/dbtime.txt")" >>"$work/meta.tsv"
+  printf 'dbcost\t%s\n' "$(awk '{printf "%s%s %s", (NR>1 ? ", " : ""), $2, $3}' "$work/dbcost.txt")" >>"$work/meta.tsv"
   { python3 bench/report.py --meta "$work/meta.tsv"; cat "$work/results.jsonl"; } >"$results_jsonl"
   python3 bench/report.py "$results_jsonl" "$results_md"
   echo "bench: written $results_md and $results_jsonl"

@@ -28,6 +28,9 @@ psql -q -v ON_ERROR_STOP=1 "$url" -c "CREATE EXTENSION IF NOT EXISTS pgtap" || e
 DATABASE_URL=$url "$build/orderflow" --migrate || exit 1
 
 failed=()
+echo "== db/schema.sql against the migrations"
+scripts/schema.sh check "$url" || failed+=(schema)
+
 echo "== pgTAP (db/tests)"
 pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
 

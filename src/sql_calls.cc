@@ -14,7 +14,7 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
     {SqlCall::kGetWorkflow, "of_get_workflow", "SELECT orderflow.get_workflow($1)::text"},
     {SqlCall::kCancelOrder, "of_cancel_order",
      "SELECT orderflow.cancel_order($1, ($2::jsonb)->>'reason')::text"},
-    {SqlCall::kResumeDue, "of_resume_due", "SELECT orderflow.resume_due($1::integer)"},
+    {SqlCall::kResumeDue, "of_janitor_tick", "SELECT orderflow.janitor_tick($1::integer)"},
     {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
     {SqlCall::kPublishOutbox, "of_publish_outbox", "SELECT orderflow.publish_outbox($1::integer)"},
 };

@@ -31,28 +31,38 @@ COMMENT ON FUNCTION orderflow._new_order_id() IS
     'Internal: a time-ordered version 7 UUID for a new order (index-friendly as history grows).';
 
 -- _order_request(request) → jsonb: the request reduced to {"item","quantity"}; 22023 when invalid.
+-- A quantity is a JSON number with an integral value (2 and 2.0 are the same quantity).
 CREATE OR REPLACE FUNCTION orderflow._order_request(p_request jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
+    v_item     jsonb := p_request -> 'item';
     v_quantity numeric;
 BEGIN
+    -- The same rules as _check_object and _json_text, written out: this is the hot path of
+    -- POST /orders, and each PL/pgSQL call costs more than the check it makes.
     IF p_request IS NULL OR jsonb_typeof(p_request) <> 'object' THEN
         RAISE EXCEPTION 'request body must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    IF jsonb_typeof(p_request -> 'item') IS DISTINCT FROM 'string' THEN
-        RAISE EXCEPTION 'item must be a string' USING ERRCODE = '22023';
+    IF v_item IS NULL OR jsonb_typeof(v_item) = 'null' THEN
+        RAISE EXCEPTION 'item is required' USING ERRCODE = '22023';
     END IF;
-    PERFORM orderflow._check_text('item', p_request ->> 'item', 200);
-    IF jsonb_typeof(p_request -> 'quantity') IS DISTINCT FROM 'number' THEN
+    IF jsonb_typeof(v_item) <> 'string' THEN
+        RAISE EXCEPTION 'item must be a string of 1 to 200 characters' USING ERRCODE = '22023';
+    END IF;
+    PERFORM orderflow._check_text('item', v_item #>> '{}', 200);
+    IF p_request -> 'quantity' IS NULL OR jsonb_typeof(p_request -> 'quantity') = 'null' THEN
+        RAISE EXCEPTION 'quantity is required' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p_request -> 'quantity') <> 'number' THEN
         RAISE EXCEPTION 'quantity must be an integer from 1 to 1000000' USING ERRCODE = '22023';
     END IF;
     v_quantity := (p_request ->> 'quantity')::numeric;
     IF v_quantity <> trunc(v_quantity) OR v_quantity NOT BETWEEN 1 AND 1000000 THEN
         RAISE EXCEPTION 'quantity must be an integer from 1 to 1000000' USING ERRCODE = '22023';
     END IF;
-    RETURN jsonb_build_object('item', p_request ->> 'item', 'quantity', v_quantity::integer);
+    RETURN jsonb_build_object('item', v_item, 'quantity', v_quantity::integer);
 END
 $$;
 COMMENT ON FUNCTION orderflow._order_request(jsonb) IS
@@ -71,6 +81,7 @@ COMMENT ON FUNCTION orderflow._order_json(orderflow.orders) IS
 
 -- create_order_idempotent(key, request) → (status, body, replayed): creates one order per key;
 -- replays the stored response (200) for an equal request; OF422 for a different one; 22023 bad input.
+-- A key past its expires_at is treated as absent (claimed anew), pruned or not.
 CREATE OR REPLACE FUNCTION orderflow.create_order_idempotent(
     p_key text, p_request jsonb,
     OUT status integer, OUT body jsonb, OUT replayed boolean)
@@ -84,6 +95,7 @@ DECLARE
     v_stored  record;
     v_order   orderflow.orders;
     v_body    jsonb;
+    v_now     timestamptz := orderflow.clock_now();
 BEGIN
     PERFORM orderflow._check_idempotency_key(p_key);
     v_request := orderflow._order_request(p_request);
@@ -91,9 +103,14 @@ BEGIN
     -- Two rounds at most: the second only runs if a key row we waited for vanished (pruned).
     FOR v_round IN 1..2 LOOP
         -- Replay path: one index lookup, no lock.
-        SELECT k.request, k.response INTO v_stored
+        SELECT k.request, k.response, k.expires_at INTO v_stored
           FROM orderflow.idempotency_keys k WHERE k.key = p_key;
-        IF FOUND THEN
+        IF FOUND AND v_stored.expires_at <= v_now THEN
+            -- An expired key is absent, whether or not the janitor has pruned it yet: it is
+            -- deleted here (a concurrent request with the same key waits on that row) and
+            -- claimed anew below. The old order stays.
+            DELETE FROM orderflow.idempotency_keys k WHERE k.key = p_key AND k.expires_at <= v_now;
+        ELSIF FOUND THEN
             IF v_stored.request <> v_request THEN
                 RAISE EXCEPTION 'Idempotency-Key was already used with a different request'
                     USING ERRCODE = 'OF422',
@@ -105,7 +122,7 @@ BEGIN
 
         -- Claim path: the unique index decides; a concurrent claimer waits here for us.
         v_order := ROW(orderflow._new_order_id(), v_request ->> 'item', (v_request ->> 'quantity')::integer,
-                       orderflow.clock_now())::orderflow.orders;
+                       v_now)::orderflow.orders;
         v_body := orderflow._order_json(v_order);
         INSERT INTO orderflow.idempotency_keys AS k
                (key, request, status, response, order_id, created_at, expires_at)
@@ -133,7 +150,8 @@ END
 $$;
 COMMENT ON FUNCTION orderflow.create_order_idempotent(text, jsonb) IS
     'Creates one order per Idempotency-Key: 201 first, 200 replay of the stored body for an equal '
-    'request, OF422 for a different one, 22023 for bad input. Concurrent duplicates wait and replay.';
+    'request, OF422 for a different one, 22023 for bad input. Concurrent duplicates wait and replay; '
+    'an expired key is claimed anew.';
 
 -- get_order(id) → jsonb: the order with that id, or null when unknown or not a uuid.
 CREATE OR REPLACE FUNCTION orderflow.get_order(p_id text)

@@ -12,28 +12,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION orderflow._steps() IS 'Internal: the steps of a workflow, in the order they run.';
 
--- _running_status(step) → text: the workflow status while that step runs or waits for a retry.
-CREATE OR REPLACE FUNCTION orderflow._running_status(p_step text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE p_step WHEN 'charge' THEN 'charging'
-                       WHEN 'reserve' THEN 'reserving'
-                       WHEN 'confirm' THEN 'confirming' END
-$$;
-COMMENT ON FUNCTION orderflow._running_status(text) IS
-    'Internal: charge → charging, reserve → reserving, confirm → confirming.';
-
--- _is_finished(status) → boolean: true for the terminal statuses completed, failed, cancelled.
-CREATE OR REPLACE FUNCTION orderflow._is_finished(p_status text)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT p_status IN ('completed', 'failed', 'cancelled')
-$$;
-COMMENT ON FUNCTION orderflow._is_finished(text) IS
-    'Internal: true for the terminal statuses completed, failed and cancelled.';
-
 -- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
 CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
 RETURNS jsonb
@@ -45,14 +23,16 @@ BEGIN
         'status', p_wf.status,
         'amount', trim_scale(p_wf.amount),
         'item', p_wf.item,
-        'steps', (SELECT jsonb_object_agg(s.step, jsonb_build_object(
+        -- Every step is shown; one that has not run yet has no row.
+        'steps', (SELECT jsonb_object_agg(st.step, jsonb_build_object(
                              'completed', s.completed_at IS NOT NULL,
-                             'attempts', s.attempts,
+                             'attempts', COALESCE(s.attempts, 0),
                              'completedAt', orderflow._iso(s.completed_at),
                              'lastError', s.last_error,
                              'compensatedAt', orderflow._iso(s.compensated_at)))
-                    FROM orderflow.workflow_steps s
-                   WHERE s.order_id = p_wf.order_id),
+                    FROM unnest(orderflow._steps()) AS st (step)
+                    LEFT JOIN orderflow.workflow_steps s
+                           ON s.order_id = p_wf.order_id AND s.step = st.step),
         'error', p_wf.error,
         'cancelReason', p_wf.cancel_reason,
         'nextRetryAt', orderflow._iso(p_wf.next_retry_at),

@@ -1,67 +1,69 @@
 -- The effects of the three steps. Each is called by _run_steps inside the step's own exception
 -- block, together with the step's checkpoint, so effect and checkpoint commit or vanish together.
 -- Every effect carries a unique key derived from the order id: running one twice raises
--- unique_violation instead of charging, reserving or announcing twice.
+-- unique_violation instead of charging, reserving or announcing twice (a bug caught, never a
+-- path: the workflows row lock keeps a second runner out).
 -- Locks (taken after the caller's lock on the workflows row): inventory row of the item.
--- The effects are PL/pgSQL rather than SQL functions: PL/pgSQL keeps its plans for the session,
--- a SQL function called from PL/pgSQL is planned again on every call.
+-- p_now is the caller's decision time (00_clock.sql). The effects are PL/pgSQL rather than SQL
+-- functions: PL/pgSQL keeps its plans for the session, a SQL function called from PL/pgSQL is
+-- planned again on every call.
 
--- _charge(workflow) → void: writes the order's charge into the payments ledger.
-CREATE OR REPLACE FUNCTION orderflow._charge(p_wf orderflow.workflows)
+-- _charge(workflow, now) → void: writes the order's charge into the payments ledger.
+CREATE OR REPLACE FUNCTION orderflow._charge(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
-    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', orderflow.clock_now());
+    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', p_now);
 END
 $$;
-COMMENT ON FUNCTION orderflow._charge(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._charge(orderflow.workflows, timestamptz) IS
     'Internal (charge step): one ledger row, kind charge, key <orderId>:charge (unique).';
 
--- _reserve(workflow) → void: takes one unit of a tracked item (out_of_stock when none is left)
--- and records the reservation; untracked items are always available.
-CREATE OR REPLACE FUNCTION orderflow._reserve(p_wf orderflow.workflows)
+-- _reserve(workflow, now) → void: takes one unit of a tracked item (OFS01 out_of_stock when none
+-- is left) and records the reservation; untracked items are always available.
+CREATE OR REPLACE FUNCTION orderflow._reserve(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_tracked boolean := false;
+    v_on_hand integer;
 BEGIN
-    UPDATE orderflow.inventory
-       SET on_hand = on_hand - 1, updated_at = orderflow.clock_now()
-     WHERE item = p_wf.item AND on_hand > 0;
-    IF FOUND THEN
-        v_tracked := true;
-    ELSIF EXISTS (SELECT 1 FROM orderflow.inventory WHERE item = p_wf.item) THEN
+    -- An untracked item (no row) costs one index probe; a tracked one is locked, then taken.
+    SELECT on_hand INTO v_on_hand FROM orderflow.inventory WHERE item = p_wf.item FOR UPDATE;
+    IF v_on_hand = 0 THEN
         RAISE EXCEPTION 'out_of_stock' USING ERRCODE = 'OFS01',
             DETAIL = format('No stock left for item %L.', p_wf.item);
+    ELSIF v_on_hand IS NOT NULL THEN
+        UPDATE orderflow.inventory SET on_hand = on_hand - 1, updated_at = p_now WHERE item = p_wf.item;
     END IF;
     INSERT INTO orderflow.reservations (order_id, item, quantity, tracked, reserved_at)
-    VALUES (p_wf.order_id, p_wf.item, 1, v_tracked, orderflow.clock_now());
+    VALUES (p_wf.order_id, p_wf.item, 1, v_on_hand IS NOT NULL, p_now);
 END
 $$;
-COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows, timestamptz) IS
     'Internal (reserve step): takes one unit of a tracked item, raises OFS01 out_of_stock when none '
     'is left; untracked items always succeed. One reservation row per order.';
 
--- _confirm(workflow) → void: writes the order.confirmed event to the outbox (publish_outbox
+-- _confirm(workflow, now) → void: writes the order.confirmed event to the outbox (publish_outbox
 -- sends its NOTIFY after the commit).
-CREATE OR REPLACE FUNCTION orderflow._confirm(p_wf orderflow.workflows)
+CREATE OR REPLACE FUNCTION orderflow._confirm(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
-    PERFORM orderflow._emit(p_wf, 'confirm', 'order.confirmed');
+    PERFORM orderflow._emit(p_wf, 'confirm', 'order.confirmed', p_now);
 END
 $$;
-COMMENT ON FUNCTION orderflow._confirm(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._confirm(orderflow.workflows, timestamptz) IS
     'Internal (confirm step): the order.confirmed outbox event, key <orderId>:confirm.';
 
--- _emit(workflow, key_suffix, event_type) → bigint: one outbox event keyed <orderId>:<suffix>.
+-- _emit(workflow, key_suffix, event_type, now) → bigint: one outbox event keyed <orderId>:<suffix>.
 -- No NOTIFY here: it would serialise every workflow's commit (006_outbox_relay.sql); the relay
 -- publish_outbox() sends it once the event is committed.
-CREATE OR REPLACE FUNCTION orderflow._emit(p_wf orderflow.workflows, p_suffix text, p_type text)
+CREATE OR REPLACE FUNCTION orderflow._emit(p_wf orderflow.workflows, p_suffix text, p_type text,
+                                           p_now timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -72,10 +74,10 @@ BEGIN
     VALUES (p_wf.order_id || ':' || p_suffix, p_wf.order_id, p_type,
             jsonb_build_object('orderId', p_wf.order_id, 'amount', trim_scale(p_wf.amount),
                                'item', p_wf.item),
-            orderflow.clock_now())
+            p_now)
     RETURNING id INTO v_id;
     RETURN v_id;
 END
 $$;
-COMMENT ON FUNCTION orderflow._emit(orderflow.workflows, text, text) IS
+COMMENT ON FUNCTION orderflow._emit(orderflow.workflows, text, text, timestamptz) IS
     'Internal: writes one outbox event keyed <orderId>:<suffix>; publish_outbox() NOTIFYs it after commit.';

@@ -4,45 +4,45 @@
 -- The refund has its own unique ledger key <orderId>:refund: a second refund cannot be written.
 -- Locks: as in 40_process_order.sql — workflows row, then steps, then the inventory row.
 
--- _refund(workflow) → void: writes the refund of the order's charge into the ledger.
-CREATE OR REPLACE FUNCTION orderflow._refund(p_wf orderflow.workflows)
+-- _refund(workflow, now) → void: writes the refund of the order's charge into the ledger.
+CREATE OR REPLACE FUNCTION orderflow._refund(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
-    SELECT p.order_id, 'refund', p.amount, p.order_id || ':refund', orderflow.clock_now()
+    SELECT p.order_id, 'refund', p.amount, p.order_id || ':refund', p_now
       FROM orderflow.payments p
      WHERE p.idempotency_key = p_wf.order_id || ':charge';
 END
 $$;
-COMMENT ON FUNCTION orderflow._refund(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._refund(orderflow.workflows, timestamptz) IS
     'Internal (undo charge): one ledger row, kind refund, for the charged amount, key <orderId>:refund (unique).';
 
--- _release(workflow) → void: releases the order's reservation and gives a tracked unit back.
-CREATE OR REPLACE FUNCTION orderflow._release(p_wf orderflow.workflows)
+-- _release(workflow, now) → void: releases the order's reservation and gives a tracked unit back.
+CREATE OR REPLACE FUNCTION orderflow._release(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_reservation orderflow.reservations;
 BEGIN
-    UPDATE orderflow.reservations SET released_at = orderflow.clock_now()
+    UPDATE orderflow.reservations SET released_at = p_now
      WHERE order_id = p_wf.order_id AND released_at IS NULL
     RETURNING * INTO v_reservation;
     IF FOUND AND v_reservation.tracked THEN
         UPDATE orderflow.inventory
-           SET on_hand = on_hand + v_reservation.quantity, updated_at = orderflow.clock_now()
+           SET on_hand = on_hand + v_reservation.quantity, updated_at = p_now
          WHERE item = v_reservation.item;
     END IF;
 END
 $$;
-COMMENT ON FUNCTION orderflow._release(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._release(orderflow.workflows, timestamptz) IS
     'Internal (undo reserve): marks the reservation released and returns a tracked unit to stock.';
 
--- _compensate(workflow) → void: undoes the completed, not yet compensated steps in reverse order.
--- Caller holds the workflows row lock.
-CREATE OR REPLACE FUNCTION orderflow._compensate(p_wf orderflow.workflows)
+-- _compensate(workflow, now) → void: undoes the completed, not yet compensated steps in reverse
+-- order. Caller holds the workflows row lock.
+CREATE OR REPLACE FUNCTION orderflow._compensate(p_wf orderflow.workflows, p_now timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -55,21 +55,22 @@ BEGIN
          ORDER BY array_position(orderflow._steps(), s.step) DESC
     LOOP
         CASE v_step
-            WHEN 'confirm' THEN PERFORM orderflow._emit(p_wf, 'cancel', 'order.cancelled');
-            WHEN 'reserve' THEN PERFORM orderflow._release(p_wf);
-            WHEN 'charge' THEN PERFORM orderflow._refund(p_wf);
+            WHEN 'confirm' THEN PERFORM orderflow._emit(p_wf, 'cancel', 'order.cancelled', p_now);
+            WHEN 'reserve' THEN PERFORM orderflow._release(p_wf, p_now);
+            WHEN 'charge' THEN PERFORM orderflow._refund(p_wf, p_now);
         END CASE;
-        UPDATE orderflow.workflow_steps SET compensated_at = orderflow.clock_now()
+        UPDATE orderflow.workflow_steps SET compensated_at = p_now
          WHERE order_id = p_wf.order_id AND step = v_step;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION orderflow._compensate(orderflow.workflows) IS
+COMMENT ON FUNCTION orderflow._compensate(orderflow.workflows, timestamptz) IS
     'Internal: undoes completed steps in reverse order (confirm → order.cancelled event, reserve → '
     'release, charge → refund), each once. Caller holds the workflows row lock.';
 
 -- cancel_order(order_id, reason) → jsonb: compensates whatever the workflow did and marks it
--- cancelled; a second call returns the same state and changes nothing. OF404 unknown order.
+-- cancelled; a second call returns the same state and changes nothing. OF404 unknown order
+-- (also when prune() removed it while we waited for its lock).
 CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -86,28 +87,22 @@ BEGIN
         PERFORM orderflow._check_text('reason', p_reason, 500);
     END IF;
 
-    -- Read path, no lock: cancelling twice answers from here.
+    -- Read path, no lock: a cancelled workflow never changes again.
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
-    END IF;
-    IF v_wf.status = 'cancelled' THEN
+    IF FOUND AND v_wf.status = 'cancelled' THEN
         RETURN orderflow._workflow_state(v_wf);
     END IF;
 
-    SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+    -- The lock first, then the state it decides on.
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
+    END IF;
     IF v_wf.status <> 'cancelled' THEN
         v_now := orderflow.clock_now();
-        PERFORM orderflow._compensate(v_wf);
-        IF orderflow._is_finished(v_wf.status) THEN
-            PERFORM orderflow._count_finished(v_wf.status, -1);
-        END IF;
-        PERFORM orderflow._count_finished('cancelled', 1);
-        UPDATE orderflow.workflows
-           SET status = 'cancelled', cancel_reason = p_reason, next_retry_at = NULL,
-               updated_at = v_now, finished_at = COALESCE(finished_at, v_now)
-         WHERE order_id = p_order_id
-        RETURNING * INTO v_wf;
+        PERFORM orderflow._compensate(v_wf, v_now);
+        v_wf := orderflow._transition(v_wf, 'cancelled', v_now, NULL, NULL, NULL,
+                                      COALESCE(p_reason, v_wf.cancel_reason));
     END IF;
     RETURN orderflow._workflow_state(v_wf);
 END
@@ -115,3 +110,23 @@ $$;
 COMMENT ON FUNCTION orderflow.cancel_order(text, text) IS
     'Compensates what the order''s workflow did (refund, release, order.cancelled event) and marks it '
     'cancelled; calling again returns the same state. OF404 unknown order, 22023 bad arguments.';
+
+-- cancel_order_request(order_id, request) → jsonb: POST /api/orders/{orderId}/cancel. p_request
+-- is the JSON body or null when there is none: {"reason"?: string 1..500}. 22023 bad input.
+CREATE OR REPLACE FUNCTION orderflow.cancel_order_request(p_order_id text, p_request jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+BEGIN
+    IF p_request IS NULL THEN
+        RETURN orderflow.cancel_order(p_order_id, NULL);
+    END IF;
+    PERFORM orderflow._check_object(p_request);
+    RETURN orderflow.cancel_order(p_order_id, orderflow._json_text(p_request, 'reason', 500, false));
+END
+$$;
+COMMENT ON FUNCTION orderflow.cancel_order_request(text, jsonb) IS
+    'POST /api/orders/{orderId}/cancel: validates the optional JSON body {"reason"} and calls cancel_order.';

@@ -1,9 +1,12 @@
--- The janitor: resumes workflows whose retry is due. Rows are claimed with a bounded
--- FOR UPDATE SKIP LOCKED, so any number of servers (or psql sessions) can run it at once:
--- a row locked by one janitor, or by a client's process_order, is skipped by the others, and a
--- row that a janitor finished is no longer due when the next one looks.
+-- The janitor: resumes workflows whose retry is due, folds the finished counts and drops expired
+-- idempotency keys. Rows are claimed with a bounded FOR UPDATE SKIP LOCKED, so any number of
+-- servers (or psql sessions) can run it at once: a row locked by one janitor, or by a client's
+-- process_order, is skipped by the others, and a row that a janitor finished is no longer due
+-- when the next one looks.
 -- Locks: the claimed workflows rows (in next_retry_at order, never waiting), then per workflow
--- the locks of 40_process_order.sql.
+-- the locks of 40_process_order.sql. Each workflow runs in its own subtransaction: one whose
+-- failure handling raises is rolled back alone, suspended with its error (an operator's to act
+-- on), and the rest of the batch goes on.
 
 -- resume_due(batch) → integer: runs the next step of up to p_batch due workflows; returns how many.
 CREATE OR REPLACE FUNCTION orderflow.resume_due(p_batch integer DEFAULT 16)
@@ -14,9 +17,12 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 DECLARE
-    v_ids text[];
-    v_id  text;
-    v_wf  orderflow.workflows;
+    v_now     timestamptz := orderflow.clock_now();
+    v_ids     text[];
+    v_id      text;
+    v_wf      orderflow.workflows;
+    v_state   text;
+    v_message text;
 BEGIN
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'batch must be from 1 to 1000' USING ERRCODE = '22023';
@@ -25,19 +31,114 @@ BEGIN
     WITH due AS (
         SELECT w.order_id
           FROM orderflow.workflows w
-         WHERE w.next_retry_at <= orderflow.clock_now()
+         WHERE w.next_retry_at <= v_now
          ORDER BY w.next_retry_at
          LIMIT p_batch
            FOR UPDATE SKIP LOCKED)
     SELECT array_agg(order_id) INTO v_ids FROM due;
 
     FOREACH v_id IN ARRAY COALESCE(v_ids, '{}') LOOP
+        -- Locked by the claim above: read as it is now.
         SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = v_id;
-        PERFORM orderflow._run_steps(v_wf);
+        BEGIN
+            PERFORM orderflow._run_steps(v_wf, v_now);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+            RAISE LOG 'orderflow: resuming order % raised SQLSTATE %: %', v_id, v_state, v_message;
+            -- A lock or serialization conflict passes: the workflow stays due for the next tick.
+            -- Anything else would raise again at every tick: suspend it for an operator.
+            IF NOT COALESCE((SELECT e.transient FROM orderflow.step_errors e
+                              WHERE e.sqlstate = v_state), false) THEN
+                PERFORM orderflow._transition(
+                    v_wf, 'suspended', v_now, NULL,
+                    'resuming this workflow failed with an internal error; an operator must act',
+                    format('SQLSTATE %s: %s', v_state, v_message));
+            END IF;
+        END;
     END LOOP;
     RETURN COALESCE(cardinality(v_ids), 0);
 END
 $$;
 COMMENT ON FUNCTION orderflow.resume_due(integer) IS
     'Janitor: resumes up to p_batch workflows whose next_retry_at has passed, claimed with FOR UPDATE '
-    'SKIP LOCKED so concurrent janitors never run the same one; returns how many it resumed.';
+    'SKIP LOCKED, each in its own subtransaction (one that raises is suspended); returns how many.';
+
+-- _expire_keys(now, batch) → integer: deletes up to p_batch idempotency keys expired at p_now.
+CREATE OR REPLACE FUNCTION orderflow._expire_keys(p_now timestamptz, p_batch integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    DELETE FROM orderflow.idempotency_keys k
+     WHERE k.key IN (SELECT e.key FROM orderflow.idempotency_keys e
+                      WHERE e.expires_at <= p_now
+                      ORDER BY e.expires_at
+                      LIMIT p_batch
+                        FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION orderflow._expire_keys(timestamptz, integer) IS
+    'Internal: deletes up to p_batch expired idempotency keys (claimed with SKIP LOCKED); returns how many.';
+
+-- janitor_tick(batch) → integer: one tick of the server's janitor: resume_due(p_batch), then the
+-- finished counts folded and up to 1000 expired keys deleted. Returns what resume_due returned.
+CREATE OR REPLACE FUNCTION orderflow.janitor_tick(p_batch integer DEFAULT 16)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+DECLARE
+    v_resumed integer := orderflow.resume_due(p_batch);
+BEGIN
+    PERFORM orderflow._fold_counts();
+    PERFORM orderflow._expire_keys(orderflow.clock_now(), 1000);
+    RETURN v_resumed;
+END
+$$;
+COMMENT ON FUNCTION orderflow.janitor_tick(integer) IS
+    'The server janitor''s tick: resume_due(p_batch), fold the finished counts, delete up to 1000 '
+    'expired idempotency keys. Returns the number of workflows resumed.';
+
+-- resume_now(order_id) → jsonb: an operator's "run it now": a waiting or suspended workflow runs
+-- its next step at once; a finished one is returned as it is. OF404 unknown order.
+CREATE OR REPLACE FUNCTION orderflow.resume_now(p_order_id text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+DECLARE
+    v_wf   orderflow.workflows;
+    v_now  timestamptz;
+    v_step text;
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
+    END IF;
+    IF v_wf.finished_at IS NOT NULL THEN
+        RETURN orderflow._workflow_state(v_wf);
+    END IF;
+    v_now := orderflow.clock_now();
+    IF v_wf.next_retry_at IS NULL THEN
+        -- Suspended: back to waiting on its first unfinished step, due now.
+        SELECT st.step INTO v_step FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)
+         WHERE NOT EXISTS (SELECT 1 FROM orderflow.workflow_steps s
+                            WHERE s.order_id = p_order_id AND s.step = st.step AND s.completed_at IS NOT NULL)
+         ORDER BY st.n LIMIT 1;
+        v_wf := orderflow._transition(v_wf, orderflow._status_of_step(v_step), v_now, v_now);
+    END IF;
+    RETURN orderflow._workflow_state(orderflow._run_steps(v_wf, v_now));
+END
+$$;
+COMMENT ON FUNCTION orderflow.resume_now(text) IS
+    'Operators: runs a waiting or suspended workflow''s next step at once and returns its state; '
+    'finished ones are returned unchanged. OF404 unknown order.';

@@ -16,6 +16,7 @@ AS $$
 DECLARE
     v_event record;
     v_count integer := 0;
+    v_now   timestamptz := orderflow.clock_now();
 BEGIN
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 10000 THEN
         RAISE EXCEPTION 'batch must be from 1 to 10000' USING ERRCODE = '22023';
@@ -27,7 +28,7 @@ BEGIN
              ORDER BY o.id
              LIMIT p_batch
                FOR UPDATE SKIP LOCKED)
-        UPDATE orderflow.outbox o SET published_at = orderflow.clock_now()
+        UPDATE orderflow.outbox o SET published_at = v_now
           FROM next WHERE o.id = next.id
         RETURNING o.id, o.event_key, o.event_type
     LOOP

@@ -52,10 +52,13 @@ COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
     'Drills and tests: the next p_times runs of the step fail, transiently (retried) or for good; '
     'p_times 0 clears. 22023 bad arguments.';
 
--- prune(older_than) → bigint: deletes expired idempotency keys and the workflows that finished
--- more than p_older_than ago (with their steps, reservations and outbox events, and takes them
--- off finished_counts); the ledger and the orders stay. Returns the number of keys and
--- workflows deleted.
+-- prune(older_than) → bigint: deletes expired idempotency keys, the workflows that finished more
+-- than p_older_than ago (with their steps and reservations, taken off the finished counts) and
+-- the outbox events published more than p_older_than ago; an event not yet published is never
+-- deleted. The ledger and the orders stay. Returns the number of keys and workflows deleted.
+-- Locks: the idempotency_keys rows, then the workflows rows it deletes (its DELETE takes them;
+-- a workflow changed meanwhile is re-checked and kept), then their steps and reservations, then
+-- outbox rows.
 CREATE OR REPLACE FUNCTION orderflow.prune(p_older_than interval)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -63,38 +66,43 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_now       timestamptz := orderflow.clock_now();
+    v_cutoff    timestamptz;
     v_keys      bigint;
     v_workflows bigint;
-    v_by_status jsonb;
-    v_status    text;
-    v_count     bigint;
 BEGIN
     IF p_older_than IS NULL OR p_older_than < interval '0' THEN
         RAISE EXCEPTION 'older_than must be a positive interval' USING ERRCODE = '22023';
     END IF;
+    BEGIN
+        v_cutoff := v_now - p_older_than;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        -- Older than the range of timestamps: nothing finished that long ago.
+        v_cutoff := '-infinity';
+    END;
     DELETE FROM orderflow.idempotency_keys WHERE expires_at <= v_now;
     GET DIAGNOSTICS v_keys = ROW_COUNT;
 
     WITH old AS (
         DELETE FROM orderflow.workflows
-         WHERE finished_at <= v_now - p_older_than
+         WHERE finished_at <= v_cutoff
         RETURNING order_id, status),
+    steps AS (
+        DELETE FROM orderflow.workflow_steps s USING old WHERE s.order_id = old.order_id),
     reservations AS (
         DELETE FROM orderflow.reservations r USING old WHERE r.order_id = old.order_id),
-    events AS (
-        DELETE FROM orderflow.outbox e USING old WHERE e.order_id = old.order_id)
-    SELECT COALESCE(jsonb_object_agg(status, n), '{}'), COALESCE(sum(n), 0)
-      INTO v_by_status, v_workflows
-      FROM (SELECT status, count(*) AS n FROM old GROUP BY status) per_status;
-    FOR v_status, v_count IN SELECT key, value::bigint FROM jsonb_each_text(v_by_status) LOOP
-        PERFORM orderflow._count_finished(v_status, -v_count);
-    END LOOP;
+    counted AS (
+        INSERT INTO orderflow.finished_count_deltas (status, delta)
+        SELECT status, -count(*) FROM old GROUP BY status)
+    SELECT count(*) INTO v_workflows FROM old;
+
+    DELETE FROM orderflow.outbox WHERE published_at <= v_cutoff;
     RETURN v_keys + v_workflows;
 END
 $$;
 COMMENT ON FUNCTION orderflow.prune(interval) IS
-    'Deletes expired idempotency keys and workflows finished more than p_older_than ago (with their '
-    'steps, reservations, outbox events); keeps the ledger and orders. Returns rows deleted.';
+    'Deletes expired idempotency keys, workflows finished more than p_older_than ago (with their '
+    'steps and reservations) and events published that long ago (never an unpublished one); keeps '
+    'the ledger and orders. Returns keys and workflows deleted. 22023 for a negative interval.';
 
 -- Views an operator reads.
 
@@ -125,7 +133,8 @@ COMMENT ON VIEW orderflow.step_stats IS
     'Per step: attempts, successes, retries (failed attempts retried or awaiting retry), failures '
     '(attempts that failed the workflow) and average milliseconds per attempt.';
 
-CREATE OR REPLACE VIEW orderflow.stuck_workflows AS
+DROP VIEW IF EXISTS orderflow.stuck_workflows;
+CREATE VIEW orderflow.stuck_workflows AS
 SELECT w.order_id,
        w.status,
        w.created_at,
@@ -134,12 +143,20 @@ SELECT w.order_id,
        orderflow.clock_now() - w.created_at AS age,
        s.step AS waiting_step,
        s.attempts,
-       s.last_error
+       s.last_error,
+       s.last_detail,
+       w.error,
+       w.error_detail
   FROM orderflow.workflows w
   CROSS JOIN orderflow.settings st
-  LEFT JOIN orderflow.workflow_steps s
-         ON s.order_id = w.order_id AND orderflow._running_status(s.step) = w.status
- WHERE w.status NOT IN ('completed', 'failed', 'cancelled')
-   AND w.created_at < orderflow.clock_now() - st.stuck_after;
+  LEFT JOIN LATERAL (
+        SELECT st.step, r.attempts, r.last_error, r.last_detail
+          FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)
+          LEFT JOIN orderflow.workflow_steps r ON r.order_id = w.order_id AND r.step = st.step
+         WHERE r.completed_at IS NULL
+         ORDER BY st.n LIMIT 1) s ON true
+ WHERE w.finished_at IS NULL
+   AND (w.status = 'suspended' OR w.created_at < orderflow.clock_now() - st.stuck_after);
 COMMENT ON VIEW orderflow.stuck_workflows IS
-    'Unfinished workflows created longer ago than settings.stuck_after, with the step they wait on.';
+    'Unfinished workflows that are suspended or were created longer ago than settings.stuck_after, '
+    'with the step they wait on and the internal detail of their last error.';

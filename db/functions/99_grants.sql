@@ -6,11 +6,14 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA orderflow FROM orderflow_api;
 REVOKE ALL ON ALL TABLES IN SCHEMA orderflow FROM orderflow_api;
 GRANT EXECUTE ON FUNCTION
     orderflow.process_order(text, numeric, text),
+    orderflow.process_order_request(text, jsonb),
     orderflow.create_order_idempotent(text, jsonb),
     orderflow.get_workflow(text),
     orderflow.get_order(text),
     orderflow.cancel_order(text, text),
+    orderflow.cancel_order_request(text, jsonb),
     orderflow.resume_due(integer),
+    orderflow.janitor_tick(integer),
     orderflow.publish_outbox(integer),
     orderflow.workflow_counts()
 TO orderflow_api;

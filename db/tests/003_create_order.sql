@@ -62,11 +62,11 @@ SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', '[1]')$$,
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', NULL)$$,
                  '22023', 'request body must be a JSON object', 'a null request is refused');
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', '{"quantity": 1}')$$,
-                 '22023', 'item must be a string', 'a missing item is refused');
+                 '22023', 'item is required', 'a missing item is refused');
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', '{"item": "", "quantity": 1}')$$,
-                 '22023', 'item must be 1 to 200 characters long', 'an empty item is refused');
+                 '22023', 'item must be a string of 1 to 200 characters', 'an empty item is refused');
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', jsonb_build_object('item', repeat('x', 201), 'quantity', 1))$$,
-                 '22023', 'item must be 1 to 200 characters long', 'a 201-character item is refused');
+                 '22023', 'item must be a string of 1 to 200 characters', 'a 201-character item is refused');
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', '{"item": "a\u0007b", "quantity": 1}')$$,
                  '22023', 'item must not contain control characters', 'an item with a control character is refused');
 SELECT throws_ok($$SELECT orderflow.create_order_idempotent('key-3', '{"item": "w", "quantity": 0}')$$,

@@ -50,15 +50,15 @@ SELECT throws_ok($$SELECT orderflow.process_order('wf-1', 99.99, 'gadget')$$, 'O
 
 -- Invalid arguments: 22023, and no workflow is created.
 SELECT throws_ok($$SELECT orderflow.process_order(NULL, 1, 'w')$$, '22023', 'orderId is required', 'a null orderId');
-SELECT throws_ok($$SELECT orderflow.process_order('', 1, 'w')$$, '22023', 'orderId must be 1 to 200 characters long', 'an empty orderId');
-SELECT throws_ok($$SELECT orderflow.process_order(repeat('o', 201), 1, 'w')$$, '22023', 'orderId must be 1 to 200 characters long', 'a 201-character orderId');
+SELECT throws_ok($$SELECT orderflow.process_order('', 1, 'w')$$, '22023', 'orderId must be a string of 1 to 200 characters', 'an empty orderId');
+SELECT throws_ok($$SELECT orderflow.process_order(repeat('o', 201), 1, 'w')$$, '22023', 'orderId must be a string of 1 to 200 characters', 'a 201-character orderId');
 SELECT throws_ok($$SELECT orderflow.process_order(E'o\n1', 1, 'w')$$, '22023', 'orderId must not contain control characters', 'an orderId with a newline');
-SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 0, 'w')$$, '22023', 'amount must be greater than 0 and less than 10000000000', 'amount 0');
-SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', -5, 'w')$$, '22023', 'amount must be greater than 0 and less than 10000000000', 'a negative amount');
-SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 'NaN', 'w')$$, '22023', 'amount must be greater than 0 and less than 10000000000', 'amount NaN');
-SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1e10, 'w')$$, '22023', 'amount must be greater than 0 and less than 10000000000', 'amount 10^10');
+SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 0, 'w')$$, '22023', 'amount must be a number greater than 0 and less than 10000000000', 'amount 0');
+SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', -5, 'w')$$, '22023', 'amount must be a number greater than 0 and less than 10000000000', 'a negative amount');
+SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 'NaN', 'w')$$, '22023', 'amount must be a number greater than 0 and less than 10000000000', 'amount NaN');
+SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1e10, 'w')$$, '22023', 'amount must be a number greater than 0 and less than 10000000000', 'amount 10^10');
 SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1.005, 'w')$$, '22023', 'amount must have at most 2 decimal places', 'three decimals');
-SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1, '')$$, '22023', 'item must be 1 to 200 characters long', 'an empty item');
+SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1, '')$$, '22023', 'item must be a string of 1 to 200 characters', 'an empty item');
 SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', NULL, 'w')$$, '22023', 'amount is required to start a workflow', 'a new order without amount');
 SELECT throws_ok($$SELECT orderflow.process_order('wf-bad', 1, NULL)$$, '22023', 'item is required to start a workflow', 'a new order without item');
 SELECT is((SELECT count(*)::int FROM orderflow.workflows WHERE order_id = 'wf-bad'), 0, 'refused calls create no workflow');

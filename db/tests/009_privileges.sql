@@ -12,7 +12,8 @@ SELECT is((SELECT count(*)::int FROM pg_tables t
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             JOIN pg_namespace n ON n.oid = p.pronamespace
            WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_api', p.oid, 'EXECUTE')),
-          ARRAY['cancel_order', 'create_order_idempotent', 'get_order', 'get_workflow', 'process_order',
+          ARRAY['cancel_order', 'cancel_order_request', 'create_order_idempotent', 'get_order',
+                'get_workflow', 'janitor_tick', 'process_order', 'process_order_request',
                 'publish_outbox', 'resume_due', 'workflow_counts'],
           'orderflow_api may execute exactly the functions the front calls');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -35,7 +36,7 @@ SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, true)$$, '42501', 
 SELECT throws_ok($$SELECT orderflow.set_stock('x', 1)$$, '42501', NULL, 'cannot set stock');
 SELECT throws_ok($$SELECT orderflow.prune(interval '1 day')$$, '42501', NULL, 'cannot prune');
 SELECT throws_ok($$SELECT orderflow.pin_clock(now())$$, '42501', NULL, 'cannot pin the clock');
-SELECT throws_ok($$SELECT orderflow._charge(NULL::orderflow.workflows)$$, '42501', NULL, 'cannot call internal helpers');
+SELECT throws_ok($$SELECT orderflow._charge(NULL::orderflow.workflows, now())$$, '42501', NULL, 'cannot call internal helpers');
 SELECT lives_ok($$SELECT orderflow.process_order('priv-1', 3, 'widget')$$, 'can process an order');
 SELECT lives_ok($$SELECT orderflow.get_workflow('priv-1')$$, 'can read a workflow through the API');
 SELECT lives_ok($$SELECT orderflow.create_order_idempotent('priv-key', '{"item": "w", "quantity": 1}')$$, 'can create an order');

@@ -1,14 +1,14 @@
 -- workflow_counts() agrees with the workflows table through every transition: completion,
 -- failure, waiting, cancellation (of finished and unfinished workflows) and prune.
 BEGIN;
-SELECT plan(6);
+SELECT plan(10);
 
 SELECT orderflow.pin_clock('2030-01-01 00:00:00+00');
 UPDATE orderflow.faults SET remaining = 0;
 
 CREATE FUNCTION pg_temp.actual() RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_object_agg(s.status, (SELECT count(*) FROM orderflow.workflows w WHERE w.status = s.status))
-      FROM unnest(ARRAY['pending', 'charging', 'reserving', 'confirming', 'completed', 'failed', 'cancelled']) s (status)
+      FROM orderflow.workflow_statuses s
 $$;
 
 SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'counts agree with the table before anything happens');
@@ -27,9 +27,15 @@ SELECT orderflow.cancel_order('cnt-wait-1');
 SELECT orderflow.cancel_order('cnt-wait-1');
 SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after cancelling completed, failed and waiting workflows (one twice)');
 
+SELECT ok(orderflow._fold_counts() > 0, 'the janitor folds the deltas into the counters');
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after folding');
+SELECT is((SELECT count(*)::int FROM orderflow.finished_count_deltas), 0, 'no delta is left unfolded');
+
 SELECT orderflow.pin_clock('2030-03-01 00:00:00+00');
 SELECT ok(orderflow.prune(interval '1 day') >= 7, 'prune removes the finished workflows');
 SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after prune');
+SELECT orderflow._fold_counts();
+SELECT is(orderflow.workflow_counts(), pg_temp.actual(), 'after prune and folding');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -46,7 +46,7 @@ TEST_F(FailuresTest, TransientFaultsHealThroughTheJanitorWithoutTheClient) {
   EXPECT_TRUE(waiting["steps"]["charge"]["completed"].GetBool());
   ASSERT_TRUE(waiting["steps"]["reserve"]["lastError"].IsString());
   EXPECT_STREQ(waiting["steps"]["reserve"]["lastError"].GetString(),
-               "injected transient fault in reserve");
+               "injected transient fault");
   EXPECT_TRUE(waiting["nextRetryAt"].IsString());
 
   // No further client call: only the janitor can finish it.
