@@ -121,7 +121,7 @@ TEST_F(EdgeTest, ARequestPipelinedAfterAPostWaitsForIt) {
 TEST_F(EdgeTest, HeadWorksWhereGetDoes) {
   const std::string id = Unique("head");
   ASSERT_EQ(server_->Post("/api/orders/process", ProcessBody(id)).status, 200);
-  for (const std::string path :
+  for (const std::string& path :
        {std::string("/health"), "/api/orders/" + id, std::string("/metrics")}) {
     SCOPED_TRACE(path);
     RawClient client(server_->port());
@@ -192,7 +192,7 @@ TEST_F(EdgeTest, TwentyStalledEightMegabyteUploadsDoNotGrowMemory) {
 }
 
 TEST_F(EdgeTest, ConnectionCloseAndHttp10CloseTheSocketAfterTheAnswer) {
-  for (const std::string request :
+  for (const std::string& request :
        {Get("/health", "GET", "Connection: close\r\n"), std::string("GET /health HTTP/1.0\r\n\r\n"),
         Post("/api/orders/process", ProcessBody(Unique("close")),
              "Content-Type: application/json\r\nConnection: close\r\n")}) {
