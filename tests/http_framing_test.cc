@@ -1,5 +1,7 @@
 // RequestFramer: requests framed from bytes however they are split, and every smuggling-prone
 // or oversized input refused with its status.
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -205,6 +207,35 @@ TEST(HttpRoutesTest, OneTableMatchesEveryRouteAndHeadIsGet) {
   for (const RouteDef& route : RouteTable()) {
     EXPECT_EQ(MatchRoute(route.method, route.pattern).route, &route) << route.pattern;
     EXPECT_EQ(route.not_found_on_null, std::string(route.what) == "order") << route.pattern;
+  }
+}
+
+// README's HTTP table names the SQL function of every route: the one the route's statement
+// really calls (sql_calls.cc), so the table cannot drift from the code.
+TEST(HttpRoutesTest, ReadmeNamesTheSqlFunctionOfEveryRoute) {
+  std::ifstream file(std::string(ORDERFLOW_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(file) << "README.md not found";
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string readme = text.str();
+  for (const RouteDef& route : RouteTable()) {
+    std::string path = route.pattern;  // ":id" is written "{id}" in the README
+    for (size_t colon = path.find(':'); colon != std::string::npos; colon = path.find(':')) {
+      const size_t end = std::min(path.find('/', colon), path.size());
+      path = path.substr(0, colon) + "{" + path.substr(colon + 1, end - colon - 1) + "}" +
+             path.substr(end);
+    }
+    const std::string row_start = "\n| `" + std::string(route.method) + " " + path + "`";
+    const size_t row = readme.find(row_start);
+    ASSERT_NE(row, std::string::npos) << "no README row for " << route.method << " " << path;
+    const std::string line = readme.substr(row + 1, readme.find('\n', row + 1) - row - 1);
+    const std::string function = SqlFunctionOf(route.call);
+    if (function.empty()) {
+      EXPECT_NE(line.find("none"), std::string::npos) << line;
+    } else {
+      EXPECT_NE(line.find("`" + function + "`"), std::string::npos)
+          << line << "\n  should name " << function;
+    }
   }
 }
 
