@@ -12,8 +12,12 @@ constexpr const char* kKeyRequiredBody = R"({"error":"Idempotency-Key header is 
 
 }  // namespace
 
-Api::Api(DbPool* pool, const RequestValidator* validator, orderflow::Metrics* metrics)
-    : pool_(pool), validator_(validator), metrics_(metrics) {}
+Api::Api(DbPool* pool, const RequestValidator* validator, orderflow::Metrics* metrics,
+         DbPool* stats_pool)
+    : pool_(pool),
+      stats_pool_(stats_pool != nullptr ? stats_pool : pool),
+      validator_(validator),
+      metrics_(metrics) {}
 
 Status Api::Call(SqlCall call, const std::vector<SqlValue>& params, std::vector<SqlValue>* row) {
   return RetryTransient(
@@ -64,10 +68,6 @@ Reply Api::CreateOrder(const RequestContext& context, const std::string* idempot
   return reply;
 }
 
-Reply Api::GetOrder(const RequestContext& context, const std::string& id) {
-  return JsonOrNotFound(context, SqlCall::kGetOrder, {id}, "order");
-}
-
 Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) {
   const BodyCheck checked = validator_->Check(body);
   if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
@@ -78,10 +78,6 @@ Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) 
     return Reply::Internal(context.request_id, "process_order returned null");
   }
   return Reply::Json(200, *row[0]);
-}
-
-Reply Api::GetWorkflow(const RequestContext& context, const std::string& order_id) {
-  return JsonOrNotFound(context, SqlCall::kGetWorkflow, {order_id}, "order");
 }
 
 Reply Api::CancelOrder(const RequestContext& context, const std::string& order_id,
@@ -104,9 +100,9 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
 
 Reply Api::Metrics(const RequestContext& /*context*/) {
   MetricsSnapshot snapshot;
-  snapshot.pool_size = pool_->size();
-  snapshot.pool_in_use = pool_->in_use();
-  snapshot.pool_waiting = pool_->waiting();
+  snapshot.pool_size = stats_pool_->size();
+  snapshot.pool_in_use = stats_pool_->in_use();
+  snapshot.pool_waiting = stats_pool_->waiting();
   std::vector<SqlValue> row;
   if (Call(SqlCall::kWorkflowCounts, {}, &row).ok() && !row.empty() && row[0]) {
     rapidjson::Document counts;

@@ -21,15 +21,16 @@ struct RequestContext {
 
 class Api {
  public:
-  Api(DbPool* pool, const RequestValidator* validator, Metrics* metrics);
+  // `stats_pool` is the pool /metrics reports on (default: `pool`): the operations lane runs
+  // its own Api on a pool of its own but reports the request pool.
+  Api(DbPool* pool, const RequestValidator* validator, Metrics* metrics,
+      DbPool* stats_pool = nullptr);
 
   Reply Health(const RequestContext& context);
   // `idempotency_key` is null when the header is absent.
   Reply CreateOrder(const RequestContext& context, const std::string* idempotency_key,
                     const std::string& body);
-  Reply GetOrder(const RequestContext& context, const std::string& id);
   Reply ProcessOrder(const RequestContext& context, const std::string& body);
-  Reply GetWorkflow(const RequestContext& context, const std::string& order_id);
   Reply CancelOrder(const RequestContext& context, const std::string& order_id,
                     const std::string& body);
   Reply Metrics(const RequestContext& context);
@@ -38,12 +39,14 @@ class Api {
   // metrics. Every database call of the server goes through here.
   Status Call(SqlCall call, const std::vector<SqlValue>& params, std::vector<SqlValue>* row);
 
- private:
-  // A single-value call: the JSON text it returns is passed through, null becomes a 404.
+  // A single-value call: the JSON text it returns is passed through, null becomes a 404
+  // "<what> not found" (the reads of the route table).
   Reply JsonOrNotFound(const RequestContext& context, SqlCall call,
                        const std::vector<SqlValue>& params, const char* what);
 
+ private:
   DbPool* const pool_;
+  DbPool* const stats_pool_;
   const RequestValidator* const validator_;
   orderflow::Metrics* const metrics_;
   const RetryPolicy retry_policy_;

@@ -1,20 +1,20 @@
 #include "http_server.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
-#include <pistache/router.h>
+#include <pistache/peer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <map>
-#include <sstream>
 #include <thread>
 #include <utility>
-#include <vector>
 
+#include "http/response.h"
+#include "http/routes.h"
 #include "log.h"
 #include "request_id.h"
 #include "url.h"
@@ -23,96 +23,76 @@ namespace orderflow {
 namespace {
 
 namespace Http = Pistache::Http;
-namespace Rest = Pistache::Rest;
+namespace Tcp = Pistache::Tcp;
 
-// Requests whose body is larger than this never reach a route: Pistache refuses them itself
-// (with a plain-text 413). Between kMaxBodyBytes and this, our JSON 413 answers.
-constexpr size_t kMaxRequestBytes = 8 * kMaxBodyBytes;
+constexpr const char* kConnectionData = "orderflow.connection";
 
-// A response header with a name known only at run time. Pistache writes only typed headers
-// (not raw ones) into responses, so each of ours is one of these.
-class NamedHeader : public Http::Header::Header {
+// Longest excerpt of a request path in the log.
+constexpr size_t kLoggedPathBytes = 200;
+
+// Queued jobs per worker before the request pool refuses work with a 503. A queued job also
+// expires after DB_ACQUIRE_TIMEOUT_MS, so the bound is on memory and time both; 64 lets a burst
+// of a few hundred requests (nginx forwards clients' aborted requests too) wait instead of 503.
+constexpr size_t kQueuePerWorker = 64;
+constexpr size_t kOpsQueue = 64;
+
+// Pistache's own timers would close a connection behind our back (without telling the handler),
+// so they are set out of reach; the connection monitor enforces ours (ConnectionTimeouts).
+constexpr auto kPistacheTimeout = std::chrono::hours(24 * 365);
+
+// Takes over Pistache's framing: Http::Handler::onInput (one request per read, eager header
+// parsing, exceptions answered as 500 with e.what()) is replaced by our Connection. Pistache's
+// base onConnection still runs (its idle-peer check needs the parser it creates).
+class EdgeHandler : public Http::Handler {
  public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  void write(std::ostream& stream) const override { stream << value_; }
-#ifdef SAFE_HEADER_CAST
-  uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()); }
-#endif
+  HTTP_PROTOTYPE(EdgeHandler)
+
+  explicit EdgeHandler(HttpServer* server) : server_(server) {}
+
+  // Never called: requests are framed by onInput below, never by Pistache's parser.
+  void onRequest(const Http::Request&, Http::ResponseWriter) override {}
+
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    const auto connection =
+        std::static_pointer_cast<http::Connection>(peer->tryGetData(kConnectionData));
+    if (connection) connection->OnPeerClosed();
+  }
 
  private:
-  const std::string name_;
-  const std::string value_;
+  void onInput(const char* buffer, size_t length, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto connection = std::static_pointer_cast<http::Connection>(peer->tryGetData(kConnectionData));
+    if (!connection) {
+      const int fd = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) {
+        // No descriptor of our own to answer on: end the connection (the transport sees it).
+        LogLine(LogLevel::kError, "connection_refused").Str("error", std::strerror(errno));
+        ::shutdown(peer->fd(), SHUT_RDWR);
+        return;
+      }
+      connection = server_->NewConnection(fd);
+      peer->putData(kConnectionData, connection);
+    }
+    connection->OnInput(buffer, length);
+  }
+
+  HttpServer* server_;
 };
 
-const std::vector<std::pair<const char*, Http::Method>>& AllMethods() {
-  static const std::vector<std::pair<const char*, Http::Method>> methods = {
-      {"GET", Http::Method::Get},         {"HEAD", Http::Method::Head},
-      {"POST", Http::Method::Post},       {"PUT", Http::Method::Put},
-      {"PATCH", Http::Method::Patch},     {"DELETE", Http::Method::Delete},
-      {"OPTIONS", Http::Method::Options}, {"TRACE", Http::Method::Trace},
-      {"CONNECT", Http::Method::Connect},
-  };
-  return methods;
+// A request header's value (first field of that name), or null.
+const std::string* HeaderOf(const http::FramedRequest& request, const char* lower_name) {
+  return request.Header(lower_name);
 }
 
-// A request header's value without the optional whitespace around it (RFC 9110 §5.5), which
-// Pistache keeps at the end: "Idempotency-Key: k  " is the key "k".
-std::optional<std::string> HeaderValue(const Http::Request& request, const char* name) {
-  const auto raw = request.headers().tryGetRaw(name);
-  if (!raw) return std::nullopt;
-  std::string value = raw->value();
-  value.erase(value.find_last_not_of(" \t") + 1);
-  value.erase(0, value.find_first_not_of(" \t"));
-  return value;
+std::string LoggedPath(const std::string& target) {
+  const std::string path = target.substr(0, target.find('?'));
+  if (path.size() <= kLoggedPathBytes) return path;
+  return path.substr(0, kLoggedPathBytes) + "…(" + std::to_string(path.size()) + " bytes)";
 }
 
-// The media type of a reply, parsed once per distinct content type rather than per request
-// (callgrind showed MediaType::fromString at ~2.6% of a read's instructions).
-const Http::Mime::MediaType& MediaTypeOf(const std::string& content_type) {
-  static const Http::Mime::MediaType json = Http::Mime::MediaType::fromString(kJsonContentType);
-  static const Http::Mime::MediaType prometheus =
-      Http::Mime::MediaType::fromString(kPrometheusContentType);
-  if (content_type == kJsonContentType) return json;
-  if (content_type == kPrometheusContentType) return prometheus;
-  thread_local Http::Mime::MediaType other;
-  other = Http::Mime::MediaType::fromString(content_type);
-  return other;
-}
-
-bool WantsClose(const Http::Request& request) {
-  const auto connection = HeaderValue(request, "Connection");
-  if (request.version() == Http::Version::Http10) {
-    return !connection || strcasecmp(connection->c_str(), "keep-alive") != 0;
-  }
-  return connection && strcasecmp(connection->c_str(), "close") == 0;
-}
-
-// The size of the request's header fields, each counted as "name: value\r\n". Pistache keeps
-// the first field of each name (repeats are dropped, so not counted: like the rest of the
-// request they are bounded by kMaxRequestBytes) and parses cookies apart from the headers.
-size_t HeaderBytes(const Http::Request& request) {
-  constexpr size_t kFraming = 4;  // ": " and CRLF
-  const auto& raw = request.headers().rawList();
-  size_t bytes = 0;
-  for (const auto& [name, field] : raw) bytes += name.size() + field.value().size() + kFraming;
-  for (const auto& typed : request.headers().list()) {
-    if (raw.count(typed->name()) != 0) continue;  // counted above
-    std::ostringstream value;
-    typed->write(value);
-    bytes += std::strlen(typed->name()) + value.str().size() + kFraming;
-  }
-  for (const auto& cookie : request.cookies()) {
-    bytes += cookie.name.size() + cookie.value.size() + 2;  // "name=value; "
-  }
-  return bytes;
-}
-
-// A path parameter, percent-decoded.
-std::optional<std::string> PathParam(const Rest::Request& request, const char* name) {
-  if (!request.hasParam(name)) return std::nullopt;
-  return PercentDecode(request.param(name).as<std::string>());
+Reply Overloaded(const char* code, const std::string& message) {
+  Reply reply = Reply::Error(503, code, message);
+  reply.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+  return reply;
 }
 
 // The socket listening on `port` in this process, found among our open descriptors.
@@ -146,148 +126,171 @@ int FindListeningSocket(uint16_t port) {
 
 }  // namespace
 
-HttpServer::HttpServer(const Config& config, Api* api, Metrics* metrics)
+// What the answer to one request needs besides the Reply.
+struct HttpServer::Exchange {
+  RequestContext context;
+  std::string method;
+  std::string path;  // excerpt, for the log
+  bool head = false;
+  bool keep_alive = true;
+  int metric = -1;
+  std::chrono::steady_clock::time_point started;
+};
+
+HttpServer::HttpServer(const Config& config, Api* api, Api* ops_api, Metrics* metrics)
     : config_(config),
       api_(api),
+      ops_api_(ops_api),
       metrics_(metrics),
+      workers_("request", config.db_pool_size,
+               kQueuePerWorker * static_cast<size_t>(config.db_pool_size),
+               std::chrono::milliseconds(config.db_acquire_timeout_ms)),
+      ops_workers_("ops", 1, kOpsQueue, std::chrono::milliseconds(config.db_acquire_timeout_ms)),
       endpoint_(std::make_unique<Http::Endpoint>(
-          Pistache::Address(config.bind_address, Pistache::Port(config.port)))),
-      router_(std::make_unique<Rest::Router>()) {
+          Pistache::Address(config.bind_address, Pistache::Port(config.port)))) {
+  for (const http::RouteDef& route : http::RouteTable()) {
+    route_metrics_.push_back(metrics_->AddRoute(std::string(route.method) + " " + route.pattern));
+  }
+  not_allowed_metric_ = metrics_->AddRoute("method_not_allowed");
+  unmatched_metric_ = metrics_->AddRoute("unmatched");
+  unframed_metric_ = metrics_->AddRoute("unframed");
+  shared_.monitor = &monitor_;
+
   auto options = Http::Endpoint::options()
                      .threads(config_.http_threads)
-                     .flags(Pistache::Tcp::Options::ReuseAddr)
+                     .flags(Tcp::Options::ReuseAddr)
                      .backlog(1024)
-                     .maxRequestSize(kMaxRequestBytes);
+                     .maxRequestSize(Pistache::Const::DefaultMaxRequestSize)
+                     .headerTimeout(kPistacheTimeout)
+                     .bodyTimeout(kPistacheTimeout)
+                     .keepaliveTimeout(kPistacheTimeout);
   endpoint_->init(options);
-  AddRoutes();
-  RegisterRoutes();
-  endpoint_->setHandler(router_->handler());
+  endpoint_->setHandler(Http::make_handler<EdgeHandler>(this));
 }
 
 HttpServer::~HttpServer() = default;
 
-void HttpServer::AddRoutes() {
-  Handle("GET", "/health", [this](const RequestContext& context, const Rest::Request&) {
-    return api_->Health(context);
-  });
-  Handle("GET", "/metrics", [this](const RequestContext& context, const Rest::Request&) {
-    return api_->Metrics(context);
-  });
-  Handle("POST", "/orders", [this](const RequestContext& context, const Rest::Request& request) {
-    const std::optional<std::string> key = HeaderValue(request, "Idempotency-Key");
-    return api_->CreateOrder(context, key ? &*key : nullptr, request.body());
-  });
-  Handle("GET", "/orders/:id", [this](const RequestContext& context, const Rest::Request& request) {
-    const std::optional<std::string> id = PathParam(request, ":id");
-    if (!id) return Reply::Error(400, "invalid_request", "order id is not valid percent-encoding");
-    return api_->GetOrder(context, *id);
-  });
-  Handle("POST", "/api/orders/process",
-         [this](const RequestContext& context, const Rest::Request& request) {
-           return api_->ProcessOrder(context, request.body());
-         });
-  Handle("GET", "/api/orders/:orderId",
-         [this](const RequestContext& context, const Rest::Request& request) {
-           const std::optional<std::string> id = PathParam(request, ":orderId");
-           if (!id)
-             return Reply::Error(400, "invalid_request", "orderId is not valid percent-encoding");
-           return api_->GetWorkflow(context, *id);
-         });
-  Handle("POST", "/api/orders/:orderId/cancel",
-         [this](const RequestContext& context, const Rest::Request& request) {
-           const std::optional<std::string> id = PathParam(request, ":orderId");
-           if (!id)
-             return Reply::Error(400, "invalid_request", "orderId is not valid percent-encoding");
-           return api_->CancelOrder(context, *id, request.body());
-         });
+std::shared_ptr<http::Connection> HttpServer::NewConnection(int fd) {
+  auto connection =
+      std::make_shared<http::Connection>(fd, next_connection_id_.fetch_add(1), &shared_, this);
+  monitor_.Register(connection);
+  return connection;
 }
 
-void HttpServer::Handle(const char* method, const std::string& path, Route route) {
-  routes_[path][method] = std::move(route);
-}
+void HttpServer::OnRequest(const std::shared_ptr<http::Connection>& connection, uint64_t sequence,
+                           http::FramedRequest request) {
+  auto exchange = std::make_shared<Exchange>();
+  exchange->started = std::chrono::steady_clock::now();
+  exchange->context = RequestContext{RequestIdFor(HeaderOf(request, "x-request-id"))};
+  exchange->method = request.method;
+  exchange->path = LoggedPath(request.target);
+  exchange->head = request.method == "HEAD";
+  exchange->keep_alive = request.keep_alive;
 
-void HttpServer::RegisterRoutes() {
-  // Pistache's own 404 and 405 answers are plain text; ours are JSON. Registering a 405 route
-  // for every method a path lacks keeps Pistache's from ever being used.
-  const int not_allowed_metric = metrics_->AddRoute("method_not_allowed");
-  for (const auto& [path, by_method] : routes_) {
-    std::string allow;
-    for (const auto& [method, route] : by_method) allow += (allow.empty() ? "" : ", ") + method;
-    const Route not_allowed = [allow](const RequestContext&, const Rest::Request&) {
+  if (stopping_.load()) {
+    exchange->keep_alive = false;
+    exchange->metric = unmatched_metric_;
+    Finish(connection, sequence, *exchange,
+           Overloaded("shutting_down", "the server is stopping, retry on another connection"));
+    return;
+  }
+  const http::RouteMatch match = http::MatchRoute(request.method, request.Path());
+  if (match.route == nullptr) {
+    if (match.path_known) {
+      exchange->metric = not_allowed_metric_;
       Reply reply =
-          Reply::Error(405, "method_not_allowed", "method not allowed; allowed: " + allow);
-      reply.headers.emplace_back("Allow", allow);
-      return reply;
-    };
-    for (const auto& [name, method] : AllMethods()) {
-      const auto found = by_method.find(name);
-      const bool allowed = found != by_method.end();
-      const Route& route = allowed ? found->second : not_allowed;
-      const int metric =
-          allowed ? metrics_->AddRoute(std::string(name) + " " + path) : not_allowed_metric;
-      router_->addRoute(
-          method, path,
-          [this, metric, route](const Rest::Request request, Http::ResponseWriter response) {
-            Serve(metric, route, request, std::move(response));
-            return Rest::Route::Result::Ok;
-          });
+          Reply::Error(405, "method_not_allowed", "method not allowed; allowed: " + match.allow);
+      reply.headers.emplace_back("Allow", match.allow);
+      Finish(connection, sequence, *exchange, std::move(reply));
+    } else {
+      exchange->metric = unmatched_metric_;
+      Finish(connection, sequence, *exchange, Reply::Error(404, "not_found", "no such route"));
     }
+    return;
   }
-  const int unmatched_metric = metrics_->AddRoute("unmatched");
-  const Route not_found = [](const RequestContext&, const Rest::Request&) {
-    return Reply::Error(404, "not_found", "no such route");
-  };
-  router_->addNotFoundHandler([this, unmatched_metric, not_found](const Rest::Request request,
-                                                                  Http::ResponseWriter response) {
-    Serve(unmatched_metric, not_found, request, std::move(response));
-    return Rest::Route::Result::Ok;
-  });
+  const http::RouteDef& route = *match.route;
+  exchange->metric = route_metrics_[static_cast<size_t>(&route - http::RouteTable().data())];
+
+  auto input = std::make_shared<http::RouteInput>();
+  for (const std::string& raw : match.params) {
+    std::optional<std::string> decoded = PercentDecode(raw);
+    if (!decoded) {
+      Finish(connection, sequence, *exchange,
+             Reply::Error(400, "invalid_request", "the order id is not valid percent-encoding"));
+      return;
+    }
+    input->params.push_back(std::move(*decoded));
+  }
+  // The strings the input points to live in `request`, which moves into the job with it.
+  auto held = std::make_shared<http::FramedRequest>(std::move(request));
+  input->idempotency_key = HeaderOf(*held, "idempotency-key");
+  input->content_type = HeaderOf(*held, "content-type");
+  input->has_body = held->has_body;
+  input->body = std::move(held->body);
+
+  const bool ops = route.lane == http::Lane::kOps;
+  Api* const api = ops ? ops_api_ : api_;
+  const auto wait_limit = std::chrono::milliseconds(config_.db_acquire_timeout_ms);
+  const bool queued =
+      (ops ? ops_workers_ : workers_)
+          .TrySubmit([this, connection, sequence, exchange, input, held, api, &route,
+                      wait_limit](std::chrono::steady_clock::duration waited) {
+            Reply reply =
+                waited > wait_limit
+                    ? Overloaded("unavailable", "no database connection became free in time")
+                    : http::RunRoute(*api, route, exchange->context, *input);
+            Finish(connection, sequence, *exchange, std::move(reply));
+          });
+  if (!queued) {
+    Finish(connection, sequence, *exchange,
+           Overloaded("overloaded", "the server has too many requests waiting, retry later"));
+  }
 }
 
-void HttpServer::Serve(int metric, const Route& route, const Rest::Request& request,
-                       Http::ResponseWriter response) {
-  // Every request, whatever its route, goes through here: request id, size limits, the reply,
-  // X-Request-Id, keep-alive, the log line, and the in-flight count for graceful stops.
-  const auto started = std::chrono::steady_clock::now();
-  ++in_flight_;
-  const std::optional<std::string> given = HeaderValue(request, "X-Request-Id");
-  const RequestContext context{RequestIdFor(given ? &*given : nullptr)};
-  Reply reply;
-  try {
-    if (HeaderBytes(request) > kMaxHeaderBytes) {
-      reply = Reply::Error(431, "headers_too_large", "request headers are larger than 16 KiB");
-    } else if (request.body().size() > kMaxBodyBytes) {
-      reply = Reply::Error(413, "payload_too_large", "request body is larger than 1 MiB");
-    } else {
-      reply = route(context, request);
-    }
-  } catch (const std::exception& e) {
-    reply = Reply::Internal(context.request_id, e.what());
-  }
+void HttpServer::OnFramingError(const std::shared_ptr<http::Connection>& connection,
+                                uint64_t sequence, const http::FramingError& error,
+                                const http::FramedRequest& partial) {
+  Exchange exchange;
+  exchange.started = std::chrono::steady_clock::now();
+  exchange.context = RequestContext{RequestIdFor(HeaderOf(partial, "x-request-id"))};
+  exchange.method = partial.method;
+  exchange.path = LoggedPath(partial.target);
+  exchange.keep_alive = false;  // the connection cannot be framed any further
+  exchange.metric = unframed_metric_;
+  Finish(connection, sequence, exchange,
+         Reply::Error(error.status, error.code.c_str(), error.message));
+}
 
-  response.headers().add(std::make_shared<NamedHeader>("X-Request-Id", context.request_id));
-  for (const auto& [name, value] : reply.headers) {
-    response.headers().add(std::make_shared<NamedHeader>(name, value));
-  }
-  response.headers().remove<Http::Header::Connection>();
-  response.headers().add<Http::Header::Connection>(
-      WantsClose(request) ? Http::ConnectionControl::Close : Http::ConnectionControl::KeepAlive);
-  response.send(static_cast<Http::Code>(reply.status), reply.body, MediaTypeOf(reply.content_type))
-      .then([this](ssize_t) { --in_flight_; }, [this](std::exception_ptr&) { --in_flight_; });
-
+void HttpServer::Finish(const std::shared_ptr<http::Connection>& connection, uint64_t sequence,
+                        const Exchange& exchange, Reply reply) {
+  // The log line and the metric come first: whoever reads the answer can find both.
   const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  metrics_->ObserveRequest(metric, reply.status, ms / 1000.0);
-  LogLine line(reply.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request");
-  line.Str("requestId", context.request_id)
-      .Str("method", Http::methodString(request.method()))
-      .Str("path", request.resource())
-      .Int("status", reply.status)
-      .Num("ms", ms);
-  if (!reply.log_detail.empty()) line.Str("detail", reply.log_detail);
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - exchange.started)
+          .count();
+  metrics_->ObserveRequest(exchange.metric, reply.status, ms / 1000.0);
+  {
+    LogLine line(reply.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request");
+    line.Str("requestId", exchange.context.request_id)
+        .Str("method", exchange.method)
+        .Str("path", exchange.path)
+        .Int("status", reply.status)
+        .Num("ms", ms);
+    if (!reply.log_detail.empty()) line.Str("detail", reply.log_detail);
+  }
+
+  http::WireResponse wire;
+  wire.status = reply.status;
+  wire.content_type = reply.content_type;
+  wire.body = std::move(reply.body);
+  wire.head = exchange.head;
+  wire.keep_alive = exchange.keep_alive && !stopping_.load();
+  wire.headers.emplace_back("X-Request-Id", exchange.context.request_id);
+  for (auto& header : reply.headers) wire.headers.push_back(std::move(header));
+  connection->Answer(sequence, http::Serialize(wire), !wire.keep_alive);
 }
 
 void HttpServer::Start() {
+  monitor_.Start();
   endpoint_->serveThreaded();
   listen_fd_ = FindListeningSocket(port());
 }
@@ -308,13 +311,21 @@ void HttpServer::CloseListener() {
 }
 
 int HttpServer::Stop(std::chrono::milliseconds timeout) {
+  // Refuse new work: no new connections, and requests framed from now on get a 503.
   CloseListener();
+  stopping_ = true;
+  // Drain while the reactors still run: workers answer what is queued and running.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (shared_.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const int unanswered = in_flight_.load();
+  const int unanswered = shared_.in_flight.load();
+  if (unanswered == 0) {
+    workers_.Stop();
+    ops_workers_.Stop();
+  }
   endpoint_->shutdown();
+  monitor_.Stop();
   return unanswered;
 }
 

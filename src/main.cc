@@ -153,10 +153,16 @@ int main(int argc, char** argv) {
   orderflow::DbPool pool({config.database_url, config.db_pool_size,
                           std::chrono::milliseconds(config.db_acquire_timeout_ms),
                           config.db_prepare});
+  // /health and /metrics run on a connection of their own, so they answer while every pooled
+  // connection is busy with requests.
+  orderflow::DbPool ops_pool({config.database_url, 1,
+                              std::chrono::milliseconds(config.db_acquire_timeout_ms),
+                              config.db_prepare});
   const orderflow::RequestValidator validator;
   orderflow::Metrics metrics;
   orderflow::Api api(&pool, &validator, &metrics);
-  orderflow::HttpServer server(config, &api, &metrics);
+  orderflow::Api ops_api(&ops_pool, &validator, &metrics, &pool);
+  orderflow::HttpServer server(config, &api, &ops_api, &metrics);
   try {
     server.Start();
   } catch (const std::exception& e) {

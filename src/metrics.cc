@@ -54,7 +54,6 @@ void Metrics::ObserveRequest(int route, int status, double seconds) {
   size_t bucket = 0;
   while (bucket < kBuckets.size() && seconds > kBuckets[bucket]) ++bucket;
   r.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
-  r.count.fetch_add(1, std::memory_order_relaxed);
   r.sum_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
@@ -99,8 +98,10 @@ std::string Metrics::Render(const MetricsSnapshot& snapshot) const {
         << cumulative << "\n";
     out << "orderflow_http_request_duration_seconds_sum{route=\"" << label << "\"} "
         << Number(route->sum_micros.load(std::memory_order_relaxed) / 1e6) << "\n";
-    out << "orderflow_http_request_duration_seconds_count{route=\"" << label << "\"} "
-        << route->count.load(std::memory_order_relaxed) << "\n";
+    // _count is the +Inf bucket of the same read: one consistent snapshot even while requests
+    // are observed during the scrape.
+    out << "orderflow_http_request_duration_seconds_count{route=\"" << label << "\"} " << cumulative
+        << "\n";
   }
 
   out << "# HELP orderflow_db_pool_connections Size of the database connection pool.\n"

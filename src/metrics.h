@@ -58,7 +58,6 @@ class Metrics {
     std::string label;
     std::array<std::atomic<uint64_t>, 600> by_status{};                // index: HTTP status
     std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};  // last: above all bounds
-    std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_micros{0};
   };
 

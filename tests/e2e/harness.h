@@ -85,6 +85,7 @@ class ServerProcess {
   bool Signal(int signal_number);
   int Wait(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // The port clients use: nginx's when the server is behind it, else the server's own.
   uint16_t port() const { return proxy_port_ != 0 ? proxy_port_ : port_; }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "edge_client.h"
 #include "gtest/gtest.h"
 #include "harness.h"
 #include "status.h"
@@ -778,6 +779,153 @@ TEST_F(HostileTest, SqlInjectionStringsAreStoredVerbatim) {
                        {order_id}),
             "12.34")
       << "the ledger was not rewritten";
+}
+
+// ---- Framing: the bytes of the request itself (raw sockets, issue 9) ----
+
+// One request as raw bytes and the refusal it must get.
+struct FramingCase {
+  std::string name;
+  std::string bytes;
+  int status;
+  std::string code;
+};
+
+std::string RawPost(const std::string& path, const std::string& headers, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" +
+         headers + "\r\n" + body;
+}
+
+// Requests answered under the route label "unframed" (requests that could not be framed).
+long UnframedAnswers(const ServerProcess& server) {
+  std::istringstream lines(server.Get("/metrics").body);
+  long total = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("orderflow_http_requests_total{route=\"unframed\"", 0) == 0) {
+      total += std::stol(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
+constexpr char kNulHeader[] = "GET /health HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n";
+
+TEST_F(HostileTest, FramingIsStrictAndEveryRefusalIsOurs) {
+  const std::string hidden_id = Unique("smuggled");
+  const std::string hidden = RawPost(
+      "/api/orders/process",
+      "Content-Length: " +
+          std::to_string(With(Route::kProcess, "orderId", Quoted(hidden_id)).size()) + "\r\n",
+      With(Route::kProcess, "orderId", Quoted(hidden_id)));
+  const std::string valid = Valid(Route::kProcess);
+  const std::string length = "Content-Length: " + std::to_string(valid.size()) + "\r\n";
+  std::string pads;
+  for (int i = 0; i < 500; ++i) pads += "X-Pad: " + std::string(10 << 10, 'p') + "\r\n";
+  const std::vector<FramingCase> cases = {
+      {"folded header line, a request hidden in the body",
+       RawPost("/api/orders/process",
+               "X-A: a\r\n b\r\nContent-Length: " + std::to_string(hidden.size()) + "\r\n", hidden),
+       400, "bad_request"},
+      {"two different Content-Length",
+       RawPost("/api/orders/process", length + "Content-Length: 3\r\n", valid), 400, "bad_request"},
+      {"Content-Length 0x10", RawPost("/api/orders/process", "Content-Length: 0x10\r\n", valid),
+       400, "bad_request"},
+      {"Content-Length -1", RawPost("/api/orders/process", "Content-Length: -1\r\n", valid), 400,
+       "bad_request"},
+      {"Content-Length 99999999999999999999",
+       RawPost("/api/orders/process", "Content-Length: 99999999999999999999\r\n", valid), 400,
+       "bad_request"},
+      {"Content-Length and Transfer-Encoding",
+       RawPost("/api/orders/process", length + "Transfer-Encoding: chunked\r\n", valid), 400,
+       "bad_request"},
+      {"chunk size 0x5",
+       RawPost("/api/orders/process", "Transfer-Encoding: chunked\r\n",
+               "0x5\r\n{}   \r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"chunk size with a leading blank",
+       RawPost("/api/orders/process", "Transfer-Encoding: chunked\r\n", " 5\r\n{}   \r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"Transfer-Encoding gzip", RawPost("/api/orders/process", "Transfer-Encoding: gzip\r\n", ""),
+       501, "not_implemented"},
+      {"Host a:b", "GET /health HTTP/1.1\r\nHost: a:b\r\n\r\n", 400, "bad_request"},
+      {"two Hosts", "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "bad_request"},
+      {"bare LF line ends", "GET /health HTTP/1.1\nHost: a\n\n", 400, "bad_request"},
+      {"NUL in a header value", std::string(kNulHeader, sizeof(kNulHeader) - 1), 400,
+       "bad_request"},
+      {"HTTP/2.0 request line", "GET /health HTTP/2.0\r\nHost: a\r\n\r\n", 505,
+       "http_version_not_supported"},
+      {"Expect other than 100-continue", "GET /health HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n",
+       417, "expectation_failed"},
+      {"announced body of 8 MB", RawPost("/api/orders/process", "Content-Length: 8000001\r\n", "{"),
+       413, "payload_too_large"},
+      {"500 repeated 10 KB headers", "GET /health HTTP/1.1\r\nHost: a\r\n" + pads + "\r\n", 431,
+       "headers_too_large"},
+      {"2 MB request path", "GET /orders/" + std::string(2 << 20, 'a') + " HTTP/1.1\r\n\r\n", 414,
+       "uri_too_long"},
+  };
+  const long unframed_before = UnframedAnswers(*server_);
+  const std::map<std::string, long> before = RowCounts();
+  for (const FramingCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    RawClient client(server_->direct_port());  // the server's own framing, not nginx's
+    client.SendSome(c.bytes, std::chrono::seconds(5));
+    const std::vector<RawAnswer> answers = client.Read(1);
+    ASSERT_EQ(answers.size(), 1U) << "no answer";
+    const RawAnswer& answer = answers[0];
+    EXPECT_EQ(answer.status, c.status) << answer.body;
+    EXPECT_EQ(answer.Header("content-type"), "application/json");
+    EXPECT_EQ(answer.Header("connection"), "close") << "nothing more is read after a refusal";
+    const std::string request_id = answer.Header("x-request-id");
+    EXPECT_FALSE(request_id.empty());
+    const rapidjson::Document body = ParseJson(answer.body);
+    ASSERT_TRUE(body.IsObject() && body.HasMember("code") && body.HasMember("error"));
+    EXPECT_EQ(std::string(body["code"].GetString()), c.code);
+    EXPECT_TRUE(client.WaitClosed(std::chrono::seconds(3))) << "the server ends the connection";
+    EXPECT_NE(server_->Log().find("\"requestId\":\"" + request_id + "\""), std::string::npos)
+        << "a log line for the refusal";
+  }
+  EXPECT_EQ(RowCounts(), before) << "no refused request (or hidden one) changed the database";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id = $1", {hidden_id}),
+            0)
+      << "the request hidden behind a folded header never ran";
+  EXPECT_EQ(UnframedAnswers(*server_) - unframed_before, static_cast<long>(cases.size()))
+      << "every refusal is counted in /metrics";
+}
+
+TEST_F(HostileTest, HeadersTheServiceNeverReadsCannotFailARequest) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Cookie without a value", "Cookie: session\r\n"},
+      {"unparseable Date", "Date: garbage\r\n"},
+      {"Cache-Control max-stale", "Cache-Control: max-stale\r\n"},
+      {"Accept with q=2", "Accept: text/html;q=2\r\n"},
+      {"Content-Type with a bare parameter", ""},
+      {"If-Modified-Since garbage", "If-Modified-Since: yesterday\r\n"},
+      {"Authorization garbage", "Authorization: \x01\x02\r\n"},
+  };
+  for (const auto& [name, header] : cases) {
+    SCOPED_TRACE(name);
+    const std::string id = Unique("unread-header");
+    const std::string body = With(Route::kProcess, "orderId", Quoted(id));
+    const std::string content_type =
+        header.empty() ? "application/json; charset" : "application/json";
+    const RawAnswer answer = RawExchange(
+        server_->direct_port(),
+        "POST /api/orders/process HTTP/1.1\r\nHost: test\r\nContent-Type: " + content_type +
+            "\r\n" + header + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    EXPECT_FALSE(answer.Header("x-request-id").empty());
+  }
+  // A chunk extension is valid framing.
+  const std::string id = Unique("chunk-ext");
+  const std::string body = With(Route::kProcess, "orderId", Quoted(id));
+  char size[16];
+  std::snprintf(size, sizeof(size), "%zx", body.size());
+  const RawAnswer chunked = RawExchange(
+      server_->direct_port(), RawPost("/api/orders/process", "Transfer-Encoding: chunked\r\n",
+                               std::string(size) + ";ext=1\r\n" + body + "\r\n0\r\n\r\n"));
+  EXPECT_EQ(chunked.status, 200) << chunked.body;
+  EXPECT_EQ(QueryValue("SELECT status FROM orderflow.workflows WHERE order_id = $1", {id}),
+            "completed");
 }
 
 }  // namespace
