@@ -41,7 +41,8 @@ export ORDERFLOW_TEST_WORK_DIR=$work
 direct_probe=WrongClientProbeTest.DirectToTheServer
 # Suites about the HTTP front only (they start their own nginx where they need one): run once.
 front_only="WrongClientProbeTest.*:ProxyTest.*:ProxyDownTest.*"
-# Tests that by nature need the server's own socket: kill -9 or SIGTERM of the server while
+# Tests that by nature need the server's own socket: its own framing, pool and half-close (the
+# edge suites), or kill -9 or SIGTERM of the server while
 # clients wait (nginx answers 502 where they expect no answer or a refused connection).
 direct_only="CrashTest.*:FailuresCrashTest.*:GracefulStopTest.*:EdgeTest.*:BusyPoolTest.*:HalfClosedClientTest.*"
 
@@ -98,7 +99,7 @@ GTEST_FILTER=$(filter_without "$front_only") \
 
 echo "== end-to-end a third time, every server behind nginx (deploy/nginx/orderflow.conf)"
 # Clients talk to nginx; nginx to the server over long-lived loopback connections.
-echo "not through nginx, because they need the server's own socket (kill -9, SIGTERM):"
+echo "not through nginx, because they need the server's own socket (kill -9, SIGTERM, its own framing and pool):"
 excluded=$("$build/e2e_tests" --gtest_list_tests --gtest_filter="$direct_only" |
   awk '/^[A-Za-z]/ { suite = $1 } /^  / { print "  " suite $1 }')
 echo "$excluded"
