@@ -33,6 +33,7 @@ INSERT INTO orderflow.workflow_statuses AS s (status, finished, scheduled, step,
     ('reserving',  false, true,  'reserve', 'the reserve step waits for its retry'),
     ('confirming', false, true,  'confirm', 'the confirm step waits for its retry'),
     ('suspended',  false, false, NULL,      'resuming raised an internal error; waits for an operator'),
+    ('cancelling', false, false, NULL,      'cancelled; waits for the provider''s refund (or charge) to resolve'),
     ('completed',  true,  false, NULL,      'every step done'),
     ('failed',     true,  false, NULL,      'a step failed for good; completed steps compensated'),
     ('cancelled',  true,  false, NULL,      'cancelled; completed steps compensated')
@@ -55,7 +56,11 @@ SELECT f.s, t.s
 UNION ALL
 SELECT 'suspended', t.s
   FROM unnest(ARRAY['charging', 'reserving', 'confirming', 'failed', 'cancelled']) AS t (s)
-UNION ALL VALUES ('completed', 'cancelled'), ('failed', 'cancelled');
+UNION ALL VALUES ('completed', 'cancelled'), ('failed', 'cancelled'),
+    -- cancelling: a cancel that waits for the payment provider (45_effects.sql).
+    ('pending', 'cancelling'), ('charging', 'cancelling'), ('reserving', 'cancelling'),
+    ('confirming', 'cancelling'), ('suspended', 'cancelling'), ('completed', 'cancelling'),
+    ('failed', 'cancelling'), ('cancelling', 'cancelled');
 
 DELETE FROM orderflow.workflow_transitions t
  WHERE NOT EXISTS (SELECT 1 FROM orderflow_transitions n
@@ -65,7 +70,7 @@ SELECT from_status, to_status FROM orderflow_transitions
 ON CONFLICT DO NOTHING;
 DELETE FROM orderflow.workflow_statuses s
  WHERE s.status NOT IN ('pending', 'charging', 'reserving', 'confirming', 'suspended',
-                        'completed', 'failed', 'cancelled');
+                        'cancelling', 'completed', 'failed', 'cancelled');
 
 -- _sync_status_constraints() → void: (re)creates the workflows CHECK constraints that tie status
 -- to the status list, finished_at and next_retry_at, from workflow_statuses. Each constraint's

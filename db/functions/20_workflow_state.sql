@@ -12,13 +12,46 @@ AS $$
 $$;
 COMMENT ON FUNCTION orderflow._steps() IS 'Internal: the steps of a workflow, in the order they run.';
 
+-- _effect_state(effect) → jsonb: an effect as the state document shows it (no request, no key).
+CREATE OR REPLACE FUNCTION orderflow._effect_state(p_effect orderflow.effects)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN p_effect.id IS NOT NULL THEN jsonb_build_object(
+        'state', p_effect.state,
+        'objectId', p_effect.object_id,
+        'objectStatus', p_effect.object_status,
+        'attempts', p_effect.attempts,
+        'lastOutcome', p_effect.last_outcome,
+        'lastError', p_effect.last_error,
+        'nextAttemptAt', orderflow._iso(p_effect.next_attempt_at)) END
+$$;
+COMMENT ON FUNCTION orderflow._effect_state(orderflow.effects) IS
+    'Internal: a provider effect in the state document: state, object id (pi_…, re_…), attempts, last outcome.';
+
 -- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
+-- A charge made at the payment provider shows its provider call (and the refund's) under
+-- steps.charge.provider / steps.charge.refund; while the workflow waits on it, nextRetryAt is
+-- the call's next attempt.
 CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
+DECLARE
+    v_charge orderflow.effects;
+    v_refund orderflow.effects;
+    v_row    orderflow.effects;
+    v_state  jsonb;
 BEGIN
-    RETURN jsonb_build_object(
+    -- One index probe; none is found for an order charged through the ledger.
+    FOR v_row IN SELECT * FROM orderflow.effects e WHERE e.order_id = p_wf.order_id LOOP
+        IF v_row.kind = 'charge' THEN
+            v_charge := v_row;
+        ELSE
+            v_refund := v_row;
+        END IF;
+    END LOOP;
+    v_state := jsonb_build_object(
         'orderId', p_wf.order_id,
         'status', p_wf.status,
         'amount', trim_scale(p_wf.amount),
@@ -35,9 +68,23 @@ BEGIN
                            ON s.order_id = p_wf.order_id AND s.step = st.step),
         'error', p_wf.error,
         'cancelReason', p_wf.cancel_reason,
-        'nextRetryAt', orderflow._iso(p_wf.next_retry_at),
+        'nextRetryAt', orderflow._iso(CASE WHEN p_wf.next_retry_at = 'infinity'
+                                           THEN v_charge.next_attempt_at ELSE p_wf.next_retry_at END),
         'createdAt', orderflow._iso(p_wf.created_at),
         'updatedAt', orderflow._iso(p_wf.updated_at));
+    IF v_charge.id IS NOT NULL THEN
+        v_state := jsonb_set(v_state, '{steps,charge,provider}', orderflow._effect_state(v_charge));
+        IF v_charge.state = 'open' AND v_charge.last_error IS NOT NULL THEN
+            v_state := jsonb_set(v_state, '{steps,charge,lastError}', to_jsonb(v_charge.last_error));
+        END IF;
+        IF v_charge.state = 'open' THEN
+            v_state := jsonb_set(v_state, '{steps,charge,attempts}', to_jsonb(v_charge.attempts));
+        END IF;
+    END IF;
+    IF v_refund.id IS NOT NULL THEN
+        v_state := jsonb_set(v_state, '{steps,charge,refund}', orderflow._effect_state(v_refund));
+    END IF;
+    RETURN v_state;
 END
 $$;
 COMMENT ON FUNCTION orderflow._workflow_state(orderflow.workflows) IS

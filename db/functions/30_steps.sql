@@ -8,18 +8,25 @@
 -- functions: PL/pgSQL keeps its plans for the session, a SQL function called from PL/pgSQL is
 -- planned again on every call.
 
--- _charge(workflow, now) → void: writes the order's charge into the payments ledger.
+-- _charge(workflow, now) → boolean: charges the order: through the payments provider when one
+-- is set (45_effects.sql: writes the charge's effect; true = the step waits for its report), or
+-- into the payments ledger (false: done now).
 CREATE OR REPLACE FUNCTION orderflow._charge(p_wf orderflow.workflows, p_now timestamptz)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
+    IF orderflow._charge_at_provider(p_wf, p_now) THEN
+        RETURN true;
+    END IF;
     INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
     VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', p_now);
+    RETURN false;
 END
 $$;
 COMMENT ON FUNCTION orderflow._charge(orderflow.workflows, timestamptz) IS
-    'Internal (charge step): one ledger row, kind charge, key <orderId>:charge (unique).';
+    'Internal (charge step): the provider''s charge effect (true: waits for its report) or one ledger '
+    'row, kind charge, key <orderId>:charge (unique) (false: done).';
 
 -- _reserve(workflow, now) → void: takes one unit of a tracked item (OFS01 out_of_stock when none
 -- is left) and records the reservation; untracked items are always available.

@@ -7,7 +7,8 @@
 --      that can change a workflow takes it BEFORE it reads the state it decides on:
 --      process_order, cancel_order, resume_due / janitor_tick (FOR UPDATE SKIP LOCKED),
 --      resume_now, prune (its DELETE). Only an already finished workflow is answered without it.
---   2. its workflow_steps rows (updated only while 1 is held)
+--   2. its workflow_steps rows (updated only while 1 is held), then its effects rows (the
+--      provider calls, 45_effects.sql; claim_effects takes these alone, with SKIP LOCKED)
 --   3. the faults row of the step, while a fault is injected for it
 --   4. the inventory row of the order's item (reserve, and release in compensation)
 --   5. unique index entries of payments / reservations / outbox (the effects)
@@ -28,27 +29,29 @@
 -- timeout or pg_cancel_backend) is not caught anywhere: the statement stops and its transaction
 -- rolls back, as PostgreSQL means it to.
 
--- _create_workflow(order_id, amount, item, now) → workflow: inserts the workflow (its step rows
+-- _create_workflow(order_id, amount, item, payment_method, now) → workflow: inserts the workflow (its step rows
 -- are written when the steps run) and returns the new row (locked: ours until commit), or a row of nulls when the order
 -- exists (a concurrent creator of the same order id waits here for the first one to commit).
 -- OF409 when the order id belonged to a workflow that prune() removed: its ledger rows remain,
 -- so the id can never be charged again.
 CREATE OR REPLACE FUNCTION orderflow._create_workflow(p_order_id text, p_amount numeric, p_item text,
-                                                      p_now timestamptz)
+                                                      p_payment_method text, p_now timestamptz)
 RETURNS orderflow.workflows
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_wf orderflow.workflows;
 BEGIN
-    INSERT INTO orderflow.workflows (order_id, amount, item, status, next_retry_at, created_at, updated_at)
-    VALUES (p_order_id, p_amount, p_item, 'pending', p_now, p_now, p_now)
+    INSERT INTO orderflow.workflows (order_id, amount, item, payment_method, status, next_retry_at,
+                                     created_at, updated_at)
+    VALUES (p_order_id, p_amount, p_item, p_payment_method, 'pending', p_now, p_now, p_now)
     ON CONFLICT (order_id) DO NOTHING
     RETURNING * INTO v_wf;
     IF FOUND THEN
         -- Checked once the insert is ours: a ledger row without a workflow row is a pruned one
         -- (a concurrent creator's charge would have made our insert conflict instead).
-        IF EXISTS (SELECT 1 FROM orderflow.payments WHERE idempotency_key = p_order_id || ':charge') THEN
+        IF EXISTS (SELECT 1 FROM orderflow.payments WHERE idempotency_key = p_order_id || ':charge')
+           OR EXISTS (SELECT 1 FROM orderflow.effects WHERE order_id = p_order_id AND kind = 'charge') THEN
             RAISE EXCEPTION 'orderId % was used by a workflow that has been pruned', p_order_id
                 USING ERRCODE = 'OF409';
         END IF;
@@ -56,26 +59,29 @@ BEGIN
     RETURN v_wf;
 END
 $$;
-COMMENT ON FUNCTION orderflow._create_workflow(text, numeric, text, timestamptz) IS
+COMMENT ON FUNCTION orderflow._create_workflow(text, numeric, text, text, timestamptz) IS
     'Internal: creates a pending workflow and returns it (nulls when the order id '
     'exists); OF409 for the id of a pruned workflow.';
 
--- _check_same_order(workflow, amount, item) → void: OF409 when a given amount or item differs from the stored one.
-CREATE OR REPLACE FUNCTION orderflow._check_same_order(p_wf orderflow.workflows, p_amount numeric, p_item text)
+-- _check_same_order(workflow, amount, item, payment_method) → void: OF409 when a given amount,
+-- item or payment method differs from the stored one.
+CREATE OR REPLACE FUNCTION orderflow._check_same_order(p_wf orderflow.workflows, p_amount numeric, p_item text,
+                                                       p_payment_method text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
     IF (p_amount IS NOT NULL AND p_amount <> p_wf.amount)
-       OR (p_item IS NOT NULL AND p_item <> p_wf.item) THEN
-        RAISE EXCEPTION 'orderId % is already known with another amount or item', p_wf.order_id
+       OR (p_item IS NOT NULL AND p_item <> p_wf.item)
+       OR (p_payment_method IS NOT NULL AND p_payment_method IS DISTINCT FROM p_wf.payment_method) THEN
+        RAISE EXCEPTION 'orderId % is already known with another amount, item or payment method', p_wf.order_id
             USING ERRCODE = 'OF409',
                   DETAIL = format('Known: amount %s, item %L.', trim_scale(p_wf.amount), p_wf.item);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text) IS
-    'Internal: raises OF409 when a given amount or item differs from the workflow''s.';
+COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text, text) IS
+    'Internal: raises OF409 when a given amount, item or payment method differs from the workflow''s.';
 
 -- _take_fault(step) → boolean: uses up one injected fault of the step; true = transient,
 -- false = permanent, null = none injected.
@@ -133,6 +139,7 @@ DECLARE
     v_faults  boolean;
     v_fault   boolean;
     v_started timestamptz;
+    v_waiting boolean := false;
     v_state   text;
     v_message text;
 BEGIN
@@ -157,7 +164,7 @@ BEGIN
                     USING ERRCODE = CASE WHEN v_fault THEN 'OFT01' ELSE 'OFP01' END;
             END IF;
             CASE v_step
-                WHEN 'charge' THEN PERFORM orderflow._charge(p_wf, p_now);
+                WHEN 'charge' THEN v_waiting := orderflow._charge(p_wf, p_now);
                 WHEN 'reserve' THEN PERFORM orderflow._reserve(p_wf, p_now);
                 WHEN 'confirm' THEN PERFORM orderflow._confirm(p_wf, p_now);
             END CASE;
@@ -168,6 +175,15 @@ BEGIN
             RETURN orderflow._step_failed(p_wf, v_step, v_state, v_message,
                                           1000 * extract(epoch FROM clock_timestamp() - v_started), p_now);
         END;
+        IF v_waiting THEN
+            -- The charge is at the payment provider: report_effect() completes the step. The
+            -- workflow waits on it; the effect, not the workflow, is what is scheduled.
+            PERFORM orderflow._checkpoint(p_wf, v_ran, v_ms, p_now);
+            IF p_wf.status = 'charging' AND p_wf.next_retry_at = 'infinity' THEN
+                RETURN p_wf;
+            END IF;
+            RETURN orderflow._transition(p_wf, 'charging', p_now, 'infinity');
+        END IF;
         v_ran := v_ran || v_step;
         v_ms := v_ms || 1000 * extract(epoch FROM clock_timestamp() - v_started)::double precision;
     END LOOP;
@@ -246,9 +262,10 @@ COMMENT ON FUNCTION orderflow._step_failed(orderflow.workflows, text, text, text
     'Internal: records a failed attempt; retries transient failures (step_errors) per retry_policies, '
     'else fails the workflow and compensates its completed steps in reverse order. Returns the row after.';
 
--- _process_order(order_id, amount, item) → jsonb: process_order once its arguments are checked
+-- _process_order(order_id, amount, item, payment_method) → jsonb: process_order once its arguments are checked
 -- (by process_order or process_order_request, each for its own shape of input).
-CREATE OR REPLACE FUNCTION orderflow._process_order(p_order_id text, p_amount numeric, p_item text)
+CREATE OR REPLACE FUNCTION orderflow._process_order(p_order_id text, p_amount numeric, p_item text,
+                                                    p_payment_method text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -262,7 +279,7 @@ BEGIN
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
     v_found := FOUND;
     IF v_found AND v_wf.finished_at IS NOT NULL THEN
-        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item, p_payment_method);
         RETURN orderflow._workflow_state(v_wf);
     END IF;
 
@@ -274,7 +291,7 @@ BEGIN
                 USING ERRCODE = '22023';
         END IF;
         -- The row we insert is ours (locked) until we commit.
-        v_wf := orderflow._create_workflow(p_order_id, p_amount, p_item, v_now);
+        v_wf := orderflow._create_workflow(p_order_id, p_amount, p_item, p_payment_method, v_now);
     ELSE
         v_wf := NULL;
     END IF;
@@ -288,7 +305,7 @@ BEGIN
             RAISE EXCEPTION 'orderId % was used by a workflow that has been pruned', p_order_id
                 USING ERRCODE = 'OF409';
         END IF;
-        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item);
+        PERFORM orderflow._check_same_order(v_wf, p_amount, p_item, p_payment_method);
         v_now := orderflow.clock_now();  -- the decision is taken now, after the wait
     END IF;
     -- A finished workflow is answered; a suspended one waits for an operator (resume_now).
@@ -298,7 +315,7 @@ BEGIN
     RETURN orderflow._workflow_state(v_wf);
 END
 $$;
-COMMENT ON FUNCTION orderflow._process_order(text, numeric, text) IS
+COMMENT ON FUNCTION orderflow._process_order(text, numeric, text, text) IS
     'Internal: process_order with checked arguments. Takes the workflow''s row lock; only finished '
     'workflows are answered without it.';
 
@@ -320,7 +337,7 @@ BEGIN
     IF p_item IS NOT NULL THEN
         PERFORM orderflow._check_text('item', p_item, 200);
     END IF;
-    RETURN orderflow._process_order(p_order_id, p_amount, p_item);
+    RETURN orderflow._process_order(p_order_id, p_amount, p_item, NULL);
 END
 $$;
 COMMENT ON FUNCTION orderflow.process_order(text, numeric, text) IS
@@ -329,7 +346,8 @@ COMMENT ON FUNCTION orderflow.process_order(text, numeric, text) IS
     'amount or item. Takes the workflow''s row lock; only finished workflows are answered without it.';
 
 -- process_order_request(order_id, request) → jsonb: POST /api/orders/process. Validates the JSON
--- body {"orderId", "amount"?, "item"?} (22023 with the field's sentence), then process_order.
+-- body {"orderId", "amount"?, "item"?, "paymentMethod"?} (22023 with the field's sentence), then
+-- process_order.
 -- p_order_id is the body's orderId, passed apart so that a sharded deployment can route on it.
 CREATE OR REPLACE FUNCTION orderflow.process_order_request(p_order_id text, p_request jsonb)
 RETURNS jsonb
@@ -342,6 +360,7 @@ DECLARE
     v_order_id text;
     v_amount   jsonb;
     v_amount_n numeric;
+    v_method   text;
 BEGIN
     PERFORM orderflow._check_object(p_request);
     v_order_id := orderflow._json_text(p_request, 'orderId', 200, true);
@@ -358,8 +377,13 @@ BEGIN
     IF v_amount_n IS NOT NULL THEN
         PERFORM orderflow._check_amount(v_amount_n);
     END IF;
+    v_method := orderflow._json_text(p_request, 'paymentMethod', 100, false);
+    IF v_method !~ '^pm_[A-Za-z0-9_]{1,96}$' THEN
+        RAISE EXCEPTION 'paymentMethod must be a PaymentMethod id (pm_ followed by letters, digits or _)'
+            USING ERRCODE = '22023';
+    END IF;
     RETURN orderflow._process_order(v_order_id, v_amount_n,
-                                    orderflow._json_text(p_request, 'item', 200, false));
+                                    orderflow._json_text(p_request, 'item', 200, false), v_method);
 END
 $$;
 COMMENT ON FUNCTION orderflow.process_order_request(text, jsonb) IS

@@ -40,14 +40,18 @@ $$;
 COMMENT ON FUNCTION orderflow._release(orderflow.workflows, timestamptz) IS
     'Internal (undo reserve): marks the reservation released and returns a tracked unit to stock.';
 
--- _compensate(workflow, now) → void: undoes the completed, not yet compensated steps in reverse
--- order. Caller holds the workflows row lock.
+-- _compensate(workflow, now) → boolean: undoes the completed, not yet compensated steps in
+-- reverse order. A charge made at the payment provider is refunded there: its refund effect is
+-- written (45_effects.sql) and the step is compensated when report_effect records the refund.
+-- Returns true when everything is undone now, false while a refund waits on the provider.
+-- Caller holds the workflows row lock.
 CREATE OR REPLACE FUNCTION orderflow._compensate(p_wf orderflow.workflows, p_now timestamptz)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_step text;
+    v_done boolean := true;
 BEGIN
     FOR v_step IN
         SELECT s.step FROM orderflow.workflow_steps s
@@ -57,20 +61,30 @@ BEGIN
         CASE v_step
             WHEN 'confirm' THEN PERFORM orderflow._emit(p_wf, 'cancel', 'order.cancelled', p_now);
             WHEN 'reserve' THEN PERFORM orderflow._release(p_wf, p_now);
-            WHEN 'charge' THEN PERFORM orderflow._refund(p_wf, p_now);
+            WHEN 'charge' THEN
+                IF orderflow._refund_at_provider(p_wf, p_now) THEN
+                    v_done := false;
+                    CONTINUE;  -- compensated when the provider's refund is reported
+                END IF;
+                PERFORM orderflow._refund(p_wf, p_now);
         END CASE;
         UPDATE orderflow.workflow_steps SET compensated_at = p_now
          WHERE order_id = p_wf.order_id AND step = v_step;
     END LOOP;
+    RETURN v_done;
 END
 $$;
 COMMENT ON FUNCTION orderflow._compensate(orderflow.workflows, timestamptz) IS
     'Internal: undoes completed steps in reverse order (confirm → order.cancelled event, reserve → '
-    'release, charge → refund), each once. Caller holds the workflows row lock.';
+    'release, charge → refund, at the provider when charged there), each once; false while a '
+    'provider refund is pending. Caller holds the workflows row lock.';
 
 -- cancel_order(order_id, reason) → jsonb: compensates whatever the workflow did and marks it
--- cancelled; a second call returns the same state and changes nothing. OF404 unknown order
--- (also when prune() removed it while we waited for its lock).
+-- cancelled; a second call returns the same state and changes nothing. With the payment
+-- provider the cancel is `cancelling` until the refund is reported (or, for a charge still at the
+-- provider, until the charge's outcome is known: charged → refunded, declined → nothing to undo);
+-- a charge never sent is abandoned at once. OF404 unknown order (also when prune() removed it
+-- while we waited for its lock).
 CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -79,8 +93,10 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 DECLARE
-    v_wf  orderflow.workflows;
-    v_now timestamptz;
+    v_wf     orderflow.workflows;
+    v_now    timestamptz;
+    v_charge orderflow.effects;
+    v_to     text;
 BEGIN
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     IF p_reason IS NOT NULL THEN
@@ -89,7 +105,7 @@ BEGIN
 
     -- Read path, no lock: a cancelled workflow never changes again.
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
-    IF FOUND AND v_wf.status = 'cancelled' THEN
+    IF FOUND AND v_wf.status IN ('cancelled', 'cancelling') THEN
         RETURN orderflow._workflow_state(v_wf);
     END IF;
 
@@ -98,10 +114,22 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
     END IF;
-    IF v_wf.status <> 'cancelled' THEN
+    IF v_wf.status NOT IN ('cancelled', 'cancelling') THEN
         v_now := orderflow.clock_now();
-        PERFORM orderflow._compensate(v_wf, v_now);
-        v_wf := orderflow._transition(v_wf, 'cancelled', v_now, NULL, NULL, NULL,
+        -- A charge still open at the provider (the lock order: workflow, then effect).
+        SELECT * INTO v_charge FROM orderflow.effects
+         WHERE order_id = p_order_id AND kind = 'charge' AND state = 'open' FOR UPDATE;
+        IF v_charge.id IS NOT NULL AND v_charge.lease_token IS NULL AND v_charge.attempts = 0 THEN
+            -- Never leased, so never sent: nothing can have been charged.
+            PERFORM orderflow._effect_final(v_charge, 'abandoned', NULL, 'cancelled before it was sent',
+                                            NULL, NULL, v_now);
+            v_to := 'cancelled';
+        ELSIF v_charge.id IS NOT NULL THEN
+            v_to := 'cancelling';  -- report_effect() finishes the cancel once the charge is known
+        ELSE
+            v_to := CASE WHEN orderflow._compensate(v_wf, v_now) THEN 'cancelled' ELSE 'cancelling' END;
+        END IF;
+        v_wf := orderflow._transition(v_wf, v_to, v_now, NULL, NULL, NULL,
                                       COALESCE(p_reason, v_wf.cancel_reason));
     END IF;
     RETURN orderflow._workflow_state(v_wf);

@@ -106,7 +106,8 @@ COMMENT ON FUNCTION orderflow.janitor_tick(integer) IS
     'expired idempotency keys. Returns the number of workflows resumed.';
 
 -- resume_now(order_id) → jsonb: an operator's "run it now": a waiting or suspended workflow runs
--- its next step at once; a finished one is returned as it is. OF404 unknown order.
+-- its next step at once; a provider call that gave up (dead) is reopened, as a lookup, for the
+-- janitor to send; a finished one is returned as it is. OF404 unknown order.
 CREATE OR REPLACE FUNCTION orderflow.resume_now(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -124,10 +125,18 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
     END IF;
-    IF v_wf.finished_at IS NOT NULL THEN
-        RETURN orderflow._workflow_state(v_wf);
-    END IF;
     v_now := orderflow.clock_now();
+    -- A provider call that gave up is tried again, as a lookup first (its outcome is unknown);
+    -- this is also how an operator retries the dead refund of a finished workflow.
+    IF orderflow._reopen_effects(p_order_id, v_now) > 0 OR v_wf.status = 'cancelling'
+       OR v_wf.finished_at IS NOT NULL THEN
+        IF v_wf.status = 'suspended' AND EXISTS (
+            SELECT 1 FROM orderflow.effects e
+             WHERE e.order_id = p_order_id AND e.kind = 'charge' AND e.state = 'open') THEN
+            v_wf := orderflow._transition(v_wf, 'charging', v_now, 'infinity');
+        END IF;
+        RETURN orderflow._workflow_state(v_wf);  -- the janitor sends it (claim_effects)
+    END IF;
     IF v_wf.next_retry_at IS NULL THEN
         -- Suspended: back to waiting on its first unfinished step, due now.
         SELECT st.step INTO v_step FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)

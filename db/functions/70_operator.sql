@@ -83,9 +83,12 @@ BEGIN
     GET DIAGNOSTICS v_keys = ROW_COUNT;
 
     WITH old AS (
-        DELETE FROM orderflow.workflows
-         WHERE finished_at <= v_cutoff
-        RETURNING order_id, status),
+        DELETE FROM orderflow.workflows w
+         WHERE w.finished_at <= v_cutoff
+           -- A refund still at the provider keeps its workflow.
+           AND NOT EXISTS (SELECT 1 FROM orderflow.effects e
+                            WHERE e.order_id = w.order_id AND e.state = 'open')
+        RETURNING w.order_id, w.status),
     steps AS (
         DELETE FROM orderflow.workflow_steps s USING old WHERE s.order_id = old.order_id),
     reservations AS (

@@ -15,5 +15,9 @@ GRANT EXECUTE ON FUNCTION
     orderflow.resume_due(integer),
     orderflow.janitor_tick(integer),
     orderflow.publish_outbox(integer),
-    orderflow.workflow_counts()
+    orderflow.workflow_counts(),
+    orderflow.process_order_http(text, jsonb, text, text),
+    orderflow.cancel_order_http(text, jsonb, text),
+    orderflow.claim_effects(integer, text),
+    orderflow.report_effect(bigint, uuid, jsonb, text)
 TO orderflow_api;

@@ -44,9 +44,9 @@ SELECT is((SELECT count(*)::int FROM orderflow.payments WHERE order_id IN ('wf-1
 
 -- Mismatch: OF409, and nothing changes.
 SELECT throws_ok($$SELECT orderflow.process_order('wf-1', 10, 'widget')$$, 'OF409',
-                 'orderId wf-1 is already known with another amount or item', 'another amount raises OF409');
+                 'orderId wf-1 is already known with another amount, item or payment method', 'another amount raises OF409');
 SELECT throws_ok($$SELECT orderflow.process_order('wf-1', 99.99, 'gadget')$$, 'OF409',
-                 'orderId wf-1 is already known with another amount or item', 'another item raises OF409');
+                 'orderId wf-1 is already known with another amount, item or payment method', 'another item raises OF409');
 
 -- Invalid arguments: 22023, and no workflow is created.
 SELECT throws_ok($$SELECT orderflow.process_order(NULL, 1, 'w')$$, '22023', 'orderId is required', 'a null orderId');

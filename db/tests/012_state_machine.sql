@@ -9,15 +9,16 @@ UPDATE orderflow.faults SET remaining = 0;
 
 -- The data and the constraints derived from it.
 SELECT set_eq($$SELECT status FROM orderflow.workflow_statuses$$,
-              ARRAY['pending', 'charging', 'reserving', 'confirming', 'suspended', 'completed',
-                    'failed', 'cancelled'],
+              ARRAY['pending', 'charging', 'reserving', 'confirming', 'suspended', 'cancelling',
+                    'completed', 'failed', 'cancelled'],
               'the statuses are rows of workflow_statuses');
 SELECT set_eq($$SELECT status FROM orderflow.workflow_statuses WHERE finished$$,
               ARRAY['completed', 'failed', 'cancelled'], 'completed, failed and cancelled are finished');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderflow.workflow_transitions WHERE from_status = 'cancelled'),
           'nothing leaves cancelled');
 SELECT set_eq($$SELECT to_status FROM orderflow.workflow_transitions WHERE from_status = 'completed'$$,
-              ARRAY['cancelled'], 'a completed workflow can only be cancelled');
+              ARRAY['cancelled', 'cancelling'],
+              'a completed workflow can only be cancelled (at once, or cancelling while the provider refunds)');
 SELECT is((SELECT count(*)::int FROM pg_constraint c
             WHERE c.conrelid = 'orderflow.workflows'::regclass
               AND c.conname IN ('workflows_status_known', 'workflows_finished_have_finished_at',
