@@ -72,12 +72,15 @@ Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) 
   const BodyCheck checked = validator_->Check(body);
   if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   std::vector<SqlValue> row;
-  const Status status = Call(SqlCall::kProcessOrder, {checked.order_id, body}, &row);
+  const Status status =
+      Call(SqlCall::kProcessOrder, {checked.order_id, body, effect_owner_, key_mode_}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
-  if (row.empty() || !row[0]) {
-    return Reply::Internal(context.request_id, "process_order returned null");
+  if (row.size() != 2 || !row[0]) {
+    return Reply::Internal(context.request_id, "process_order_http returned null");
   }
-  return Reply::Json(200, *row[0]);
+  Reply reply = Reply::Json(200, *row[0]);
+  if (row[1]) reply.effect = *row[1];
+  return reply;
 }
 
 Reply Api::CancelOrder(const RequestContext& context, const std::string& order_id,
@@ -89,13 +92,36 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
     if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   }
   std::vector<SqlValue> row;
-  const Status status =
-      Call(SqlCall::kCancelOrder, {order_id, has_body ? SqlValue(body) : SqlValue()}, &row);
+  const Status status = Call(
+      SqlCall::kCancelOrder, {order_id, has_body ? SqlValue(body) : SqlValue(), effect_owner_}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
-  if (row.empty() || !row[0]) {
-    return Reply::Internal(context.request_id, "cancel_order returned null");
+  if (row.size() != 2 || !row[0]) {
+    return Reply::Internal(context.request_id, "cancel_order_http returned null");
   }
-  return Reply::Json(200, *row[0]);
+  Reply reply = Reply::Json(200, *row[0]);
+  if (row[1]) reply.effect = *row[1];
+  return reply;
+}
+
+Reply Api::ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,
+                        const std::string& outcome, const std::string* owner) {
+  std::vector<SqlValue> row;
+  const Status status =
+      Call(SqlCall::kReportEffect,
+           {std::to_string(effect_id), token, outcome, owner ? SqlValue(*owner) : SqlValue()},
+           &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.size() != 2 || !row[0]) {
+    return Reply::Internal(context.request_id, "report_effect returned no state");
+  }
+  Reply reply = Reply::Json(200, *row[0]);
+  if (row[1]) reply.effect = *row[1];
+  return reply;
+}
+
+void Api::SetEffectOwner(std::string owner, std::string key_mode) {
+  effect_owner_ = std::move(owner);
+  key_mode_ = std::move(key_mode);
 }
 
 Reply Api::Metrics(const RequestContext& /*context*/) {

@@ -34,6 +34,14 @@ class Api {
   Reply CancelOrder(const RequestContext& context, const std::string& order_id,
                     const std::string& body);
   Reply Metrics(const RequestContext& context);
+  // The outcome of a provider call (effects/executor.h) to orderflow.report_effect; the reply's
+  // body is the workflow's state, its `effect` the next call leased to `owner` (if not null).
+  Reply ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,
+                     const std::string& outcome, const std::string* owner);
+
+  // Who leases provider calls inline (SERVER_ID) and the kind of its key ("test" or "live");
+  // without a key, null: this server then sends none.
+  void SetEffectOwner(std::string owner, std::string key_mode);
 
   // Runs one SQL call, retrying transient SQLSTATEs (retry.h) and counting failures in the
   // metrics. Every database call of the server goes through here.
@@ -50,6 +58,8 @@ class Api {
   const RequestValidator* const validator_;
   orderflow::Metrics* const metrics_;
   const RetryPolicy retry_policy_;
+  SqlValue effect_owner_;
+  SqlValue key_mode_;
 };
 
 }  // namespace orderflow

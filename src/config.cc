@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <unistd.h>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -53,7 +55,8 @@ std::string LoadConfig(const std::function<const char*(const char*)>& getenv, un
         std::make_tuple("STATEMENT_TIMEOUT_MS", 0L, 3600000L, &c.statement_timeout_ms),
         std::make_tuple("LOCK_TIMEOUT_MS", 0L, 3600000L, &c.lock_timeout_ms),
         std::make_tuple("DB_ACQUIRE_TIMEOUT_MS", 1L, 600000L, &c.db_acquire_timeout_ms),
-        std::make_tuple("SHUTDOWN_TIMEOUT_MS", 0L, 600000L, &c.shutdown_timeout_ms)}) {
+        std::make_tuple("SHUTDOWN_TIMEOUT_MS", 0L, 600000L, &c.shutdown_timeout_ms),
+        std::make_tuple("EFFECTS_IN_FLIGHT", 1L, 100000L, &c.effects_in_flight)}) {
     std::string error = ReadInt(getenv, name, min, max, field);
     if (!error.empty()) return error;
   }
@@ -82,6 +85,22 @@ std::string LoadConfig(const std::function<const char*(const char*)>& getenv, un
     } else {
       return "LOG_LEVEL must be one of debug, info, warn, error";
     }
+  }
+
+  if (const char* const key = getenv("STRIPE_API_KEY"); key != nullptr && *key != '\0') {
+    const std::string value(key);
+    if (value.find_first_of(" \t\r\n") != std::string::npos) {
+      return "STRIPE_API_KEY must not contain white space";
+    }
+    c.provider_api_key = value;
+  }
+  if (const char* const id = getenv("SERVER_ID"); id != nullptr && *id != '\0') {
+    c.server_id = id;
+    if (c.server_id.size() > 200) return "SERVER_ID must be at most 200 characters";
+  } else {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+    c.server_id = std::string(host[0] ? host : "orderflow") + ":" + std::to_string(getpid());
   }
 
   // Handlers block on the database, so one HTTP thread per pooled connection keeps every

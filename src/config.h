@@ -26,6 +26,11 @@ struct Config {
   int shutdown_timeout_ms = 10000;   // SHUTDOWN_TIMEOUT_MS: longest wait for in-flight requests
   bool db_prepare = true;            // DB_PREPARE=0 for transaction-mode poolers that lack it
   LogLevel log_level = LogLevel::kInfo;  // LOG_LEVEL: debug, info, warn, error
+  // STRIPE_API_KEY: the payment provider's secret key. Never logged, never sent to the database.
+  // Without it the server sends no provider call (another server, or a restart with it, does).
+  std::string provider_api_key;
+  std::string server_id;          // SERVER_ID: who holds an effect's lease (default host:pid)
+  int effects_in_flight = 512;    // EFFECTS_IN_FLIGHT: provider calls the janitor keeps going
 };
 
 // Reads the configuration through `getenv`. Returns an empty string on success, else a sentence

@@ -1,5 +1,7 @@
 #include "http_server.h"
 
+#include "effects/executor.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -239,6 +241,16 @@ void HttpServer::OnRequest(const std::shared_ptr<http::Connection>& connection, 
                 waited > wait_limit
                     ? Overloaded("unavailable", "no database connection became free in time")
                     : http::RunRoute(*api, route, exchange->context, *input);
+            if (!reply.effect.empty() && executor_ != nullptr) {
+              // The workflow waits on a provider call leased to us: send it, report it, then
+              // answer with the state after the report. This thread goes back to its queue.
+              executor_->RunInline(exchange->context, std::move(reply),
+                                   [this, connection, sequence, exchange](Reply after) {
+                                     Finish(connection, sequence, *exchange, std::move(after));
+                                   });
+              return;
+            }
+            reply.effect.clear();
             Finish(connection, sequence, *exchange, std::move(reply));
           });
   if (!queued) {

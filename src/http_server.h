@@ -32,6 +32,9 @@ class Endpoint;
 }  // namespace Pistache
 
 namespace orderflow {
+namespace effects {
+class EffectExecutor;
+}  // namespace effects
 
 class HttpServer : public http::ConnectionOwner {
  public:
@@ -45,6 +48,11 @@ class HttpServer : public http::ConnectionOwner {
 
   // Binds PORT and starts serving on HTTP_THREADS reactor threads. Throws on bind failure.
   void Start();
+
+  // Provider calls a route's reply carries are sent by `executor` before the answer is written
+  // (no worker thread or pooled connection waits for them). Without one they are left to a
+  // janitor that has one. Call before Start().
+  void SetEffectExecutor(effects::EffectExecutor* executor) { executor_ = executor; }
 
   // The port actually bound (PORT=0 picks a free one).
   uint16_t port() const;
@@ -74,6 +82,7 @@ class HttpServer : public http::ConnectionOwner {
   Api* const api_;
   Api* const ops_api_;
   Metrics* const metrics_;
+  effects::EffectExecutor* executor_ = nullptr;
   std::vector<int> route_metrics_;  // metric id of each RouteTable() entry
   int not_allowed_metric_;
   int unmatched_metric_;

@@ -1,5 +1,13 @@
 #include "janitor.h"
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+
+#include "effects/executor.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +43,10 @@ void Janitor::Run() {
       metrics_->CountJanitorResumed(resumed);
       LogLine(LogLevel::kInfo, "janitor_resumed").Int("workflows", resumed);
     }
+    if (executor_ != nullptr) {
+      const int64_t claimed = ClaimEffects();
+      if (claimed > 0) LogLine(LogLevel::kDebug, "effects_claimed").Int("effects", claimed);
+    }
     const int64_t published = Drain(SqlCall::kPublishOutbox, kOutboxBatch);
     if (published > 0) {
       metrics_->CountOutboxPublished(published);
@@ -59,6 +71,38 @@ int64_t Janitor::Drain(SqlCall call, int batch) {
     const int n = (!row.empty() && row[0]) ? std::stoi(*row[0]) : 0;
     total += n;
     if (n < batch) break;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) break;
+  }
+  return total;
+}
+
+int64_t Janitor::ClaimEffects() {
+  int64_t total = 0;
+  while (true) {
+    const size_t busy = executor_->in_flight();
+    if (busy >= max_in_flight_) break;
+    const size_t limit = std::min<size_t>(100, max_in_flight_ - busy);
+    std::vector<SqlValue> row;
+    const Status status =
+        call_(SqlCall::kClaimEffects, {std::to_string(limit), executor_->owner()}, &row);
+    if (!status.ok()) {
+      LogLine(LogLevel::kWarn, "janitor_failed").Str("call", "claim_effects").Str("error",
+                                                                                 status.ToString());
+      break;
+    }
+    rapidjson::Document effects;
+    if (row.empty() || !row[0]) break;
+    effects.Parse(row[0]->c_str());
+    if (effects.HasParseError() || !effects.IsArray()) break;
+    for (const auto& effect : effects.GetArray()) {
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+      effect.Accept(writer);
+      executor_->RunClaimed(std::string(buffer.GetString(), buffer.GetSize()));
+    }
+    total += effects.Size();
+    if (effects.Size() < limit) break;
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) break;
   }

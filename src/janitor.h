@@ -1,4 +1,5 @@
-// Janitor: a thread that, every JANITOR_INTERVAL_MS, calls orderflow.resume_due, so workflows
+// Janitor: a thread that, every JANITOR_INTERVAL_MS, calls orderflow.resume_due (and claims the
+// provider calls that are due, for the effect executor to send), so workflows
 // waiting for a retry heal without any client calling again, and orderflow.publish_outbox, which
 // sends the NOTIFYs of committed outbox events. The claiming (FOR UPDATE SKIP LOCKED) is in
 // SQL, so any number of servers can run a janitor at once.
@@ -17,6 +18,9 @@
 #include "metrics.h"
 
 namespace orderflow {
+namespace effects {
+class EffectExecutor;
+}  // namespace effects
 
 class Janitor {
  public:
@@ -31,6 +35,13 @@ class Janitor {
   Janitor(const Janitor&) = delete;
   Janitor& operator=(const Janitor&) = delete;
 
+  // Provider calls: each tick also claims due effects (orderflow.claim_effects) for `executor`
+  // to send, keeping at most `max_in_flight` going. Call before Start().
+  void SetEffectExecutor(effects::EffectExecutor* executor, size_t max_in_flight) {
+    executor_ = executor;
+    max_in_flight_ = max_in_flight;
+  }
+
   void Start();
   // Returns once the thread has finished its current call and exited.
   void Stop();
@@ -43,11 +54,15 @@ class Janitor {
   // Calls `call` (resume_due or publish_outbox) until it returns less than a full batch; returns
   // the total it reported.
   int64_t Drain(SqlCall call, int batch);
+  // Claims due provider calls and hands them to the executor; returns how many.
+  int64_t ClaimEffects();
 
   const Caller call_;
   Metrics* const metrics_;
   const std::chrono::milliseconds interval_;
   const int batch_;
+  effects::EffectExecutor* executor_ = nullptr;
+  size_t max_in_flight_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_

@@ -19,6 +19,9 @@
 #include "db/sqlstate.h"
 #include "db_pool.h"
 #include "http_server.h"
+#include "effects/executor.h"
+#include "effects/http_client.h"
+#include "http/worker_pool.h"
 #include "janitor.h"
 #include "log.h"
 #include "metrics.h"
@@ -162,7 +165,21 @@ int main(int argc, char** argv) {
   orderflow::Metrics metrics;
   orderflow::Api api(&pool, &validator, &metrics);
   orderflow::Api ops_api(&ops_pool, &validator, &metrics, &pool);
+  // Provider calls (db/functions/45_effects.sql): one libcurl thread carries them all; their
+  // reports run on reporter threads of their own, so a report never queues behind requests.
+  orderflow::effects::HttpClient provider_client;
+  orderflow::http::WorkerPool reporters("report", config.db_pool_size, 1 << 20,
+                                        std::chrono::hours(24));
+  const bool has_key = !config.provider_api_key.empty();
+  orderflow::effects::EffectExecutor executor(&provider_client, &reporters, &api,
+                                              config.provider_api_key, config.server_id);
+  if (has_key) {
+    api.SetEffectOwner(config.server_id,
+                       config.provider_api_key.rfind("sk_test_", 0) == 0 ? "test" : "live");
+    provider_client.Start();
+  }
   orderflow::HttpServer server(config, &api, &ops_api, &metrics);
+  if (has_key) server.SetEffectExecutor(&executor);
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -173,18 +190,23 @@ int main(int argc, char** argv) {
       [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
              std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
       &metrics, std::chrono::milliseconds(config.janitor_interval_ms), config.janitor_batch);
+  if (has_key) janitor.SetEffectExecutor(&executor, static_cast<size_t>(config.effects_in_flight));
   if (config.janitor_interval_ms > 0) janitor.Start();
   LogLine(LogLevel::kInfo, "listening")
       .Int("port", server.port())
       .Int("httpThreads", config.http_threads)
       .Int("dbPoolSize", config.db_pool_size)
-      .Int("janitorIntervalMs", config.janitor_interval_ms);
+      .Int("janitorIntervalMs", config.janitor_interval_ms)
+      .Str("serverId", config.server_id)
+      .Str("providerKey", has_key ? "set" : "unset");
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LogLine(LogLevel::kInfo, "stopping").Str("signal", strsignal(signal_number));
   const int unanswered = server.Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
   janitor.Stop();
+  provider_client.Stop();  // calls still in flight end as "stopping"; their leases expire
+  reporters.Stop();
   LogLine(LogLevel::kInfo, "stopped").Int("unanswered", unanswered);
   return 0;
 }

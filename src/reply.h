@@ -24,6 +24,9 @@ struct Reply {
   std::string content_type = kJsonContentType;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string log_detail;  // what went wrong, for the log only; never sent to the client
+  // A provider request the database leased to this server (JSON, db/functions/45_effects.sql),
+  // to send before answering; empty when there is none. Never sent to the client.
+  std::string effect;
 
   // A JSON body produced elsewhere (by SQL), passed through unchanged.
   static Reply Json(int status, std::string body);

@@ -9,13 +9,18 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "SELECT status, body::text, replayed FROM orderflow.create_order_idempotent($1, $2::jsonb)"},
     {SqlCall::kGetOrder, "of_get_order", "SELECT orderflow.get_order($1)::text"},
     {SqlCall::kProcessOrder, "of_process_order",
-     "SELECT orderflow.process_order_request($1, $2::jsonb)::text"},
+     "SELECT state::text, effect::text FROM orderflow.process_order_http($1, $2::jsonb, $3, $4)"},
     {SqlCall::kGetWorkflow, "of_get_workflow", "SELECT orderflow.get_workflow($1)::text"},
     {SqlCall::kCancelOrder, "of_cancel_order",
-     "SELECT orderflow.cancel_order_request($1, $2::jsonb)::text"},
+     "SELECT state::text, effect::text FROM orderflow.cancel_order_http($1, $2::jsonb, $3)"},
     {SqlCall::kResumeDue, "of_janitor_tick", "SELECT orderflow.janitor_tick($1::integer)"},
     {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
     {SqlCall::kPublishOutbox, "of_publish_outbox", "SELECT orderflow.publish_outbox($1::integer)"},
+    {SqlCall::kClaimEffects, "of_claim_effects",
+     "SELECT COALESCE(jsonb_agg(e), '[]')::text FROM orderflow.claim_effects($1::integer, $2) AS e"},
+    {SqlCall::kReportEffect, "of_report_effect",
+     "SELECT state::text, effect::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, "
+     "$4)"},
 };
 
 }  // namespace

@@ -14,15 +14,17 @@ enum class SqlCall {
   kHealth,          // () → 1
   kCreateOrder,     // (key, body) → status, body, replayed
   kGetOrder,        // (id) → order json or null
-  kProcessOrder,    // (orderId or null, body) → workflow state json
+  kProcessOrder,    // (orderId or null, body, owner, key mode) → state json, effect json
   kGetWorkflow,     // (orderId) → workflow state json or null
-  kCancelOrder,     // (orderId, body or null) → workflow state json
+  kCancelOrder,     // (orderId, body or null, owner) → state json, effect json
   kResumeDue,       // (batch) → number of workflows resumed
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed
+  kClaimEffects,    // (limit, owner) → JSON array of leased provider requests
+  kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
 };
 
-constexpr size_t kSqlCallCount = 9;
+constexpr size_t kSqlCallCount = 11;
 
 struct SqlCallDef {
   SqlCall call;
