@@ -7,6 +7,140 @@
 CREATE SCHEMA orderflow;
 
 --
+-- Name: effects; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.effects (
+    id bigint NOT NULL,
+    order_id text NOT NULL,
+    kind text NOT NULL,
+    state text NOT NULL,
+    phase text NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL,
+    body text NOT NULL,
+    key_base text NOT NULL,
+    key_generation integer DEFAULT 1 NOT NULL,
+    idempotency_key text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    lease_token uuid,
+    lease_owner text,
+    leased_until timestamp with time zone,
+    object_id text,
+    object_status text,
+    last_outcome text,
+    last_http_status integer,
+    last_error text,
+    last_detail text,
+    failure_sqlstate text,
+    result jsonb,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT effects_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT effects_failure_sqlstate_check CHECK ((failure_sqlstate ~ '^OFD0[0-9]$'::text)),
+    CONSTRAINT effects_final_have_finished_at CHECK (((state = 'open'::text) = (finished_at IS NULL))),
+    CONSTRAINT effects_key_generation_check CHECK ((key_generation >= 1)),
+    CONSTRAINT effects_key_is_base_and_generation CHECK ((idempotency_key =
+CASE
+    WHEN (key_generation = 1) THEN key_base
+    ELSE ((key_base || ':'::text) || key_generation)
+END)),
+    CONSTRAINT effects_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT effects_method_check CHECK ((method = 'POST'::text)),
+    CONSTRAINT effects_open_have_next_attempt_at CHECK (((state = 'open'::text) = (next_attempt_at IS NOT NULL))),
+    CONSTRAINT effects_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
+    CONSTRAINT effects_state_check CHECK ((state = ANY (ARRAY['open'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'abandoned'::text])))
+);
+
+--
+-- Name: TABLE effects; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.effects IS 'Provider calls (charge, refund) per order: the request stored once, its key, state, attempts, lease (fenced by lease_token) and outcome. Claimed by claim_effects() or leased inline; resolved by report_effect().';
+
+--
+-- Name: COLUMN effects.next_attempt_at; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effects.next_attempt_at IS 'Open effects: when the next attempt may start. While leased it is the lease''s end, so an expired lease is simply due again.';
+
+--
+-- Name: COLUMN effects.lease_token; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effects.lease_token IS 'The current lease; report_effect() ignores a report carrying any other token (a stale worker).';
+
+--
+-- Name: workflows; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.workflows (
+    order_id text NOT NULL,
+    amount numeric(12,2) NOT NULL,
+    item text NOT NULL,
+    status text NOT NULL,
+    error text,
+    cancel_reason text,
+    next_retry_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    error_detail text,
+    payment_method text,
+    CONSTRAINT workflows_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT workflows_finished_have_finished_at CHECK (((status = ANY ('{cancelled,completed,failed}'::text[])) = (finished_at IS NOT NULL))),
+    CONSTRAINT workflows_item_check CHECK (((char_length(item) >= 1) AND (char_length(item) <= 200))),
+    CONSTRAINT workflows_order_id_check CHECK (((char_length(order_id) >= 1) AND (char_length(order_id) <= 200))),
+    CONSTRAINT workflows_payment_method_is_an_id CHECK ((payment_method ~ '^pm_[A-Za-z0-9_]{1,96}$'::text)),
+    CONSTRAINT workflows_scheduled_have_next_retry_at CHECK (((status = ANY ('{charging,confirming,pending,reserving}'::text[])) = (next_retry_at IS NOT NULL))),
+    CONSTRAINT workflows_status_known CHECK ((status = ANY ('{cancelled,cancelling,charging,completed,confirming,failed,pending,reserving,suspended}'::text[])))
+);
+
+--
+-- Name: TABLE workflows; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.workflows IS 'One row per order workflow; its row lock serialises everything done to that order.';
+
+--
+-- Name: COLUMN workflows.error; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.workflows.error IS 'The stable sentence clients see for a failed or suspended workflow (never internal text).';
+
+--
+-- Name: COLUMN workflows.error_detail; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.workflows.error_detail IS 'Internal detail behind error (the database''s own message); operators only.';
+
+--
+-- Name: COLUMN workflows.payment_method; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.workflows.payment_method IS 'The provider PaymentMethod the charge uses, when the request named one (else the provider settings'' default).';
+
+--
+-- Name: CONSTRAINT workflows_finished_have_finished_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT workflows_finished_have_finished_at ON orderflow.workflows IS '(status = ANY (''{cancelled,completed,failed}''::text[])) = (finished_at IS NOT NULL)';
+
+--
+-- Name: CONSTRAINT workflows_scheduled_have_next_retry_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT workflows_scheduled_have_next_retry_at ON orderflow.workflows IS '(status = ANY (''{charging,confirming,pending,reserving}''::text[])) = (next_retry_at IS NOT NULL)';
+
+--
+-- Name: CONSTRAINT workflows_status_known ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT workflows_status_known ON orderflow.workflows IS 'status = ANY (''{cancelled,cancelling,charging,completed,confirming,failed,pending,reserving,suspended}''::text[])';
+
+--
 -- Name: retry_policies; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -32,64 +166,24 @@ CREATE TABLE orderflow.retry_policies (
 COMMENT ON TABLE orderflow.retry_policies IS 'Retry policy per step: attempts allowed and exponential backoff with jitter. Edit rows to tune.';
 
 --
--- Name: workflows; Type: TABLE; Schema: orderflow; Owner: -
+-- Name: providers; Type: TABLE; Schema: orderflow; Owner: -
 --
 
-CREATE TABLE orderflow.workflows (
-    order_id text NOT NULL,
-    amount numeric(12,2) NOT NULL,
-    item text NOT NULL,
-    status text NOT NULL,
-    error text,
-    cancel_reason text,
-    next_retry_at timestamp with time zone,
-    created_at timestamp with time zone NOT NULL,
+CREATE TABLE orderflow.providers (
+    name text NOT NULL,
+    base_url text NOT NULL,
+    settings jsonb NOT NULL,
     updated_at timestamp with time zone NOT NULL,
-    finished_at timestamp with time zone,
-    error_detail text,
-    CONSTRAINT workflows_amount_check CHECK ((amount > (0)::numeric)),
-    CONSTRAINT workflows_finished_have_finished_at CHECK (((status = ANY ('{cancelled,completed,failed}'::text[])) = (finished_at IS NOT NULL))),
-    CONSTRAINT workflows_item_check CHECK (((char_length(item) >= 1) AND (char_length(item) <= 200))),
-    CONSTRAINT workflows_order_id_check CHECK (((char_length(order_id) >= 1) AND (char_length(order_id) <= 200))),
-    CONSTRAINT workflows_scheduled_have_next_retry_at CHECK (((status = ANY ('{charging,confirming,pending,reserving}'::text[])) = (next_retry_at IS NOT NULL))),
-    CONSTRAINT workflows_status_known CHECK ((status = ANY ('{cancelled,charging,completed,confirming,failed,pending,reserving,suspended}'::text[])))
+    CONSTRAINT providers_base_url_check CHECK (((base_url ~ '^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$'::text) AND (base_url !~ '/$'::text))),
+    CONSTRAINT providers_name_check CHECK ((name = 'payments'::text)),
+    CONSTRAINT providers_settings_check CHECK ((jsonb_typeof(settings) = 'object'::text))
 );
 
 --
--- Name: TABLE workflows; Type: COMMENT; Schema: orderflow; Owner: -
+-- Name: TABLE providers; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON TABLE orderflow.workflows IS 'One row per order workflow; its row lock serialises everything done to that order.';
-
---
--- Name: COLUMN workflows.error; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON COLUMN orderflow.workflows.error IS 'The stable sentence clients see for a failed or suspended workflow (never internal text).';
-
---
--- Name: COLUMN workflows.error_detail; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON COLUMN orderflow.workflows.error_detail IS 'Internal detail behind error (the database''s own message); operators only.';
-
---
--- Name: CONSTRAINT workflows_finished_have_finished_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON CONSTRAINT workflows_finished_have_finished_at ON orderflow.workflows IS '(status = ANY (''{cancelled,completed,failed}''::text[])) = (finished_at IS NOT NULL)';
-
---
--- Name: CONSTRAINT workflows_scheduled_have_next_retry_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON CONSTRAINT workflows_scheduled_have_next_retry_at ON orderflow.workflows IS '(status = ANY (''{charging,confirming,pending,reserving}''::text[])) = (next_retry_at IS NOT NULL)';
-
---
--- Name: CONSTRAINT workflows_status_known ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON CONSTRAINT workflows_status_known ON orderflow.workflows IS 'status = ANY (''{cancelled,charging,completed,confirming,failed,pending,reserving,suspended}''::text[])';
+COMMENT ON TABLE orderflow.providers IS 'The payments provider (Stripe''s API) and its settings; no row = the in-database ledger. Written by set_provider(). The secret key is never stored (STRIPE_API_KEY on the server).';
 
 --
 -- Name: orders; Type: TABLE; Schema: orderflow; Owner: -
@@ -109,6 +203,63 @@ CREATE TABLE orderflow.orders (
 --
 
 COMMENT ON TABLE orderflow.orders IS 'Orders created by create_order_idempotent (POST /orders).';
+
+--
+-- Name: currencies; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.currencies (
+    code text NOT NULL,
+    minor_units smallint NOT NULL,
+    CONSTRAINT currencies_code_check CHECK ((code ~ '^[a-z]{3}$'::text)),
+    CONSTRAINT currencies_minor_units_check CHECK (((minor_units >= 0) AND (minor_units <= 3)))
+);
+
+--
+-- Name: TABLE currencies; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.currencies IS 'Currencies the provider may be asked for, and the digits of their minor unit (usd 2, jpy 0).';
+
+--
+-- Name: effect_policies; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.effect_policies (
+    kind text NOT NULL,
+    max_attempts integer NOT NULL,
+    base_delay_ms integer NOT NULL,
+    multiplier numeric NOT NULL,
+    max_delay_ms integer NOT NULL,
+    jitter numeric NOT NULL,
+    give_up_after interval NOT NULL,
+    CONSTRAINT effect_policies_base_delay_ms_check CHECK ((base_delay_ms >= 0)),
+    CONSTRAINT effect_policies_check CHECK ((max_delay_ms >= base_delay_ms)),
+    CONSTRAINT effect_policies_give_up_after_check CHECK (((give_up_after > '00:00:00'::interval) AND (give_up_after <= '20:00:00'::interval))),
+    CONSTRAINT effect_policies_jitter_check CHECK (((jitter >= (0)::numeric) AND (jitter <= (1)::numeric))),
+    CONSTRAINT effect_policies_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT effect_policies_max_attempts_check CHECK ((max_attempts >= 1)),
+    CONSTRAINT effect_policies_multiplier_check CHECK ((multiplier >= (1)::numeric))
+);
+
+--
+-- Name: TABLE effect_policies; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.effect_policies IS 'Retry schedule per provider call kind; after max_attempts or give_up_after (from the first attempt; at most 20 h, inside the provider''s 24 h key window) the effect is dead.';
+
+--
+-- Name: effects_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE orderflow.effects ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME orderflow.effects_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: faults; Type: TABLE; Schema: orderflow; Owner: -
@@ -300,6 +451,92 @@ ALTER TABLE orderflow.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: provider_effects; Type: VIEW; Schema: orderflow; Owner: -
+--
+
+CREATE VIEW orderflow.provider_effects AS
+ SELECT e.id,
+    e.order_id,
+    e.kind,
+        CASE
+            WHEN (e.state <> 'open'::text) THEN e.state
+            WHEN (e.leased_until > orderflow.clock_now()) THEN 'in_flight'::text
+            WHEN (e.phase = 'lookup'::text) THEN 'reconciling'::text
+            ELSE 'waiting'::text
+        END AS phase,
+    e.idempotency_key,
+    e.attempts,
+    e.next_attempt_at,
+    e.lease_owner,
+    e.object_id,
+    e.object_status,
+    e.last_outcome,
+    e.last_error,
+    e.last_detail,
+    w.status AS workflow_status,
+    e.created_at,
+    e.updated_at
+   FROM (orderflow.effects e
+     LEFT JOIN orderflow.workflows w ON ((w.order_id = e.order_id)))
+  WHERE ((e.state <> 'succeeded'::text) AND (e.state <> 'abandoned'::text));
+
+--
+-- Name: VIEW provider_effects; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON VIEW orderflow.provider_effects IS 'Provider calls that are not done: in_flight (leased), waiting (retry scheduled), reconciling (next attempt is a lookup), failed (a refund the provider refused) and dead (an operator acts: resume_now reopens them).';
+
+--
+-- Name: provider_object_statuses; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.provider_object_statuses (
+    object text NOT NULL,
+    status text NOT NULL,
+    verdict text NOT NULL,
+    sqlstate text,
+    sentence text NOT NULL,
+    CONSTRAINT provider_object_statuses_check CHECK (((verdict = 'declined'::text) = (sqlstate IS NOT NULL))),
+    CONSTRAINT provider_object_statuses_object_check CHECK ((object = ANY (ARRAY['payment_intent'::text, 'refund'::text]))),
+    CONSTRAINT provider_object_statuses_sentence_check CHECK (((char_length(sentence) >= 1) AND (char_length(sentence) <= 200))),
+    CONSTRAINT provider_object_statuses_verdict_check CHECK ((verdict = ANY (ARRAY['succeeded'::text, 'follow_up'::text, 'declined'::text, 'failed'::text])))
+);
+
+--
+-- Name: TABLE provider_object_statuses; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.provider_object_statuses IS 'Per returned object and status: succeeded, follow_up (look it up again later), declined (the charge did not happen), failed (final, an operator sees it). Unlisted statuses are dead.';
+
+--
+-- Name: provider_outcomes; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.provider_outcomes (
+    rule integer NOT NULL,
+    phase text,
+    status_min integer,
+    status_max integer,
+    transport text,
+    error_type text,
+    error_code text,
+    verdict text NOT NULL,
+    honour_retry_after boolean DEFAULT false NOT NULL,
+    sentence text NOT NULL,
+    CONSTRAINT provider_outcomes_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
+    CONSTRAINT provider_outcomes_sentence_check CHECK (((char_length(sentence) >= 1) AND (char_length(sentence) <= 200))),
+    CONSTRAINT provider_outcomes_status_or_transport CHECK (((transport IS NULL) = ((status_min IS NOT NULL) AND (status_max IS NOT NULL)))),
+    CONSTRAINT provider_outcomes_transport_check CHECK ((transport = ANY (ARRAY['connect'::text, 'timeout'::text, 'reset'::text, 'other'::text]))),
+    CONSTRAINT provider_outcomes_verdict_check CHECK ((verdict = ANY (ARRAY['object'::text, 'declined'::text, 'retry'::text, 'reconcile'::text, 'dead'::text])))
+);
+
+--
+-- Name: TABLE provider_outcomes; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.provider_outcomes IS 'Classification of a provider call''s outcome (HTTP status, Stripe error type/code, or transport error), first matching rule wins. Verdicts: object (read the returned object), declined, retry (same key), reconcile (look up what happened before any new key), dead (stop, an operator acts).';
 
 --
 -- Name: reservations; Type: TABLE; Schema: orderflow; Owner: -
@@ -505,6 +742,41 @@ CREATE TABLE orderflow.workflow_transitions (
 COMMENT ON TABLE orderflow.workflow_transitions IS 'The status changes _transition() allows; any other raises OFX01. Rows come from db/functions/15_state_machine.sql.';
 
 --
+-- Name: currencies currencies_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.currencies
+    ADD CONSTRAINT currencies_pkey PRIMARY KEY (code);
+
+--
+-- Name: effect_policies effect_policies_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.effect_policies
+    ADD CONSTRAINT effect_policies_pkey PRIMARY KEY (kind);
+
+--
+-- Name: effects effects_idempotency_key_key; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.effects
+    ADD CONSTRAINT effects_idempotency_key_key UNIQUE (idempotency_key);
+
+--
+-- Name: effects effects_order_id_kind_key; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.effects
+    ADD CONSTRAINT effects_order_id_kind_key UNIQUE (order_id, kind);
+
+--
+-- Name: effects effects_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.effects
+    ADD CONSTRAINT effects_pkey PRIMARY KEY (id);
+
+--
 -- Name: faults faults_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
@@ -582,6 +854,27 @@ ALTER TABLE ONLY orderflow.payments
     ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
 
 --
+-- Name: provider_object_statuses provider_object_statuses_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.provider_object_statuses
+    ADD CONSTRAINT provider_object_statuses_pkey PRIMARY KEY (object, status);
+
+--
+-- Name: provider_outcomes provider_outcomes_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.provider_outcomes
+    ADD CONSTRAINT provider_outcomes_pkey PRIMARY KEY (rule);
+
+--
+-- Name: providers providers_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.providers
+    ADD CONSTRAINT providers_pkey PRIMARY KEY (name);
+
+--
 -- Name: reservations reservations_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
@@ -643,6 +936,12 @@ ALTER TABLE ONLY orderflow.workflow_transitions
 
 ALTER TABLE ONLY orderflow.workflows
     ADD CONSTRAINT workflows_pkey PRIMARY KEY (order_id);
+
+--
+-- Name: effects_due; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX effects_due ON orderflow.effects USING btree (next_attempt_at) WHERE (state = 'open'::text);
 
 --
 -- Name: idempotency_keys_expires_at; Type: INDEX; Schema: orderflow; Owner: -
