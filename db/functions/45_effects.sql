@@ -472,6 +472,11 @@ AS $$
 DECLARE
     v_effect orderflow.effects;
 BEGIN
+    IF p_state IN ('dead', 'failed') THEN
+        -- The alert: a call that stopped for good waits for an operator (provider_effects).
+        RAISE LOG 'orderflow: provider % call of order % is %: %', p_effect.kind,
+            p_effect.order_id, p_state, concat_ws(' — ', p_sentence, p_detail);
+    END IF;
     UPDATE orderflow.effects
        SET state = p_state, next_attempt_at = NULL, finished_at = p_now, updated_at = p_now,
            last_outcome = p_outcome, last_error = CASE WHEN p_state = 'succeeded' THEN NULL ELSE p_sentence END,
