@@ -8,7 +8,8 @@
 // design says it must not wait, that it answered while the first still held its lock. Only then
 // does the gate let the first call go; both answers and everything in the database are checked.
 //
-// Every entry point that can change a workflow (process_order, cancel_order, resume_due, prune)
+// Every entry point that can change a workflow (process_order, cancel_order, resume_due, prune,
+// report_effect)
 // takes the workflow's row lock before it reads the state it decides on; only a finished
 // workflow is answered from the lock-free read (db/functions/40_process_order.sql).
 #include <chrono>
@@ -593,6 +594,82 @@ TEST_F(DbPruneRaceTest, PruneWaitsForACancelInProgress) {
   EXPECT_EQ(record.charges, 1);
   EXPECT_EQ(record.refunds, 1);
   EXPECT_EQ(Stock(item_), "10");
+}
+
+// Provider calls (db/functions/45_effects.sql). The order's charge is at a provider (no call is
+// really sent: the tests report outcomes themselves); a report of a successful charge runs
+// reserve, which the gate stops, so report_effect is held INSIDE the function with the
+// workflow's lock. Whatever races it must wait at that lock before it reads anything.
+class DbEffectRaceTest : public DbRaceTest {
+ protected:
+  void SetUp() override {
+    DbRaceTest::SetUp();
+    Execute("SELECT orderflow.set_provider('payments', 'http://127.0.0.1:9', '{}')");
+    const std::string body =
+        R"({"orderId":")" + order_ + R"(","amount":5,"item":")" + item_ + R"("})";
+    const std::string effect = QueryValue(
+        "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
+        {order_, body});
+    ASSERT_FALSE(effect.empty()) << "the charge is leased to the test";
+    const rapidjson::Document parsed = ParseJson(effect);
+    effect_id_ = std::to_string(parsed["id"].GetInt64());
+    token_ = parsed["token"].GetString();
+  }
+
+  Call Report(const std::string& token) const {
+    return {"SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
+            {effect_id_, token,
+             R"({"status": 200, "body": "{\"id\":\"pi_race\",\"object\":\"payment_intent\",\"status\":\"succeeded\"}"})"}};
+  }
+
+  std::string effect_id_;
+  std::string token_;
+};
+
+// report × cancel: the cancel waits for the report that completes the order, then refunds the
+// charge the report recorded: cancelling, one refund call written, nothing reserved left.
+TEST_F(DbEffectRaceTest, ReportThenCancelTheCancelWaitsAndRefundsTheRecordedCharge) {
+  const Answers answers = SecondWaitsForFirst(Report(token_), Cancel("race"));
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "cancelling") << answers.second.Describe();
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.effects WHERE order_id = $1 AND kind = "
+                       "'refund' AND body = 'payment_intent=pi_race&metadata%5Border_id%5D=' || "
+                       "orderflow._form_encode($1)",
+                       {order_}),
+            1)
+      << "one refund of the recorded PaymentIntent";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.reservations WHERE order_id = $1 AND "
+                       "released_at IS NULL",
+                       {order_}),
+            0)
+      << "the reservation was released";
+  EXPECT_EQ(Stock(item_), "10");
+}
+
+// report × report with the same lease (a duplicate worker): the second waits, then finds the
+// call resolved and changes nothing — the charge step completed once.
+TEST_F(DbEffectRaceTest, ReportReportSecondWaitsThenChangesNothing) {
+  const Answers answers = SecondWaitsForFirst(Report(token_), Report(token_));
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.Status(), "completed") << answers.second.Describe();
+  EXPECT_EQ(Attempts(order_, "charge"), "1");
+  EXPECT_EQ(Attempts(order_, "reserve"), "1");
+  EXPECT_EQ(Stock(item_), "9");
+}
+
+// report × process: a client's process call waits at the lock, then answers completed and leases
+// nothing (no second attempt).
+TEST_F(DbEffectRaceTest, ReportThenProcessTheClientWaitsAndStartsNoSecondAttempt) {
+  const Answers answers = SecondWaitsForFirst(
+      Report(token_),
+      {"SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'other', 'test')",
+       {order_, R"({"orderId":")" + order_ + R"("})"}});
+  EXPECT_EQ(answers.first.Status(), "completed") << answers.first.Describe();
+  EXPECT_EQ(answers.second.sqlstate, "") << answers.second.Describe();
+  EXPECT_EQ(answers.second.value, "") << "no effect leased to the second caller";
+  EXPECT_EQ(QueryValue("SELECT attempts::text FROM orderflow.effects WHERE id = $1::bigint",
+                       {effect_id_}),
+            "1");
 }
 
 }  // namespace

@@ -391,6 +391,7 @@ void Execute(const std::string& sql, const std::vector<std::string>& params) {
 
 void ResetDrills() {
   Execute("UPDATE orderflow.faults SET remaining = 0");
+  Execute("SELECT orderflow.set_provider('payments', NULL)");
   Execute(
       "UPDATE orderflow.retry_policies SET max_attempts = 5, base_delay_ms = 200, multiplier = 2,"
       " max_delay_ms = 10000, jitter = 0.2");

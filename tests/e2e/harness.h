@@ -133,7 +133,8 @@ long QueryCount(const std::string& sql, const std::vector<std::string>& params =
 // Runs a statement for its effect.
 void Execute(const std::string& sql, const std::vector<std::string>& params = {});
 
-// Clears injected faults and restores the default retry policies (db/migrations/002), so a
+// Clears injected faults, sets charges back to the ledger and restores the default retry
+// policies (db/migrations/002), so a
 // drill in one test cannot leak into another.
 void ResetDrills();
 

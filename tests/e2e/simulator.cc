@@ -34,7 +34,9 @@ void ProviderSimulator::Start() {
       dup2(out, 1);
       dup2(out, 2);
     }
+    // --exit-with-parent: a test that crashes leaves no simulator behind.
     execlp("python3", "python3", script.c_str(), "--port", "0", "--port-file", port_file.c_str(),
+           "--exit-with-parent",
            static_cast<char*>(nullptr));
     _exit(127);
   }
