@@ -54,6 +54,7 @@ bench:
 	@cmake -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target orderflow
 	@bench/run.sh $(BENCH_BUILD_DIR)
+	@bench/provider.sh $(BENCH_BUILD_DIR)
 
 # libFuzzer over request validation and error mapping (clang, ASan, UBSan) for FUZZ_SECONDS.
 # Inputs it finds go to $(FUZZ_DIR)/corpus, crashes to $(FUZZ_DIR)/crashes; the seeds in

@@ -65,6 +65,9 @@ scripts/schema.sh check "$url" || failed+=(schema)
 echo "== pgTAP (db/tests)"
 pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
 
+echo "== the payment provider simulator's own tests (tests/sim)"
+python3 tests/sim/stripe_sim_selftest.py || failed+=(simulator)
+
 echo "== GoogleTest: unit and end-to-end (ctest)"
 # The end-to-end tests run the server as orderflow_app (least privilege) and check the
 # database as the owner; they may stop and start the cluster (outage tests).
