@@ -4,24 +4,36 @@
 
 #include <algorithm>
 #include <cctype>
-#include <memory>
-#include <mutex>
+#include <exception>
+#include <stdexcept>
+
+#include "log.h"
 
 namespace orderflow {
 namespace effects {
+
 namespace {
 
-constexpr size_t kMaxBody = 1 << 20;
+std::once_flag g_curl_init;
 
-std::once_flag curl_init;
-
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
+void InitCurlOnce() {
+  std::call_once(g_curl_init, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("curl_global_init failed");
+    }
+  });
 }
 
-TransportError Classify(CURLcode code) {
+CURLM* NewMulti(int max_connections_per_host) {
+  InitCurlOnce();
+  CURLM* const multi = curl_multi_init();
+  if (multi == nullptr) throw std::runtime_error("curl_multi_init failed");
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    static_cast<long>(std::max(1, max_connections_per_host)));
+  return multi;
+}
+
+TransportError MapCurlCode(CURLcode code) {
   switch (code) {
     case CURLE_OK:
       return TransportError::kNone;
@@ -41,10 +53,18 @@ TransportError Classify(CURLcode code) {
   }
 }
 
+std::string Trim(const char* begin, const char* end) {
+  while (begin < end && (*begin == ' ' || *begin == '\t')) ++begin;
+  while (end > begin && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n')) {
+    --end;
+  }
+  return std::string(begin, end);
+}
+
 }  // namespace
 
-const char* TransportErrorName(TransportError error) {
-  switch (error) {
+const char* TransportErrorName(TransportError e) {
+  switch (e) {
     case TransportError::kNone:
       return "none";
     case TransportError::kConnect:
@@ -63,60 +83,75 @@ std::string OutboundResponse::Header(const std::string& lowercase_name) const {
   for (const auto& header : headers) {
     if (header.first == lowercase_name) return header.second;
   }
-  return std::string();
+  return "";
 }
 
+// One call, from Submit() to its callback. Owned by the queue, then by active_.
 struct HttpClient::Call {
-  OutboundRequest request;
+  Call(OutboundRequest r, Callback d)
+      : request(std::move(r)), done(std::move(d)), submitted(std::chrono::steady_clock::now()) {
+    error_buffer[0] = '\0';
+  }
+  ~Call() {
+    if (easy != nullptr) curl_easy_cleanup(easy);  // removed from the multi handle before
+    if (header_list != nullptr) curl_slist_free_all(header_list);
+  }
+
+  const OutboundRequest request;  // stable: curl reads url and body from it in place
   Callback done;
+  const std::chrono::steady_clock::time_point submitted;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   OutboundResponse response;
   bool too_large = false;
-  std::chrono::steady_clock::time_point started;
+  char error_buffer[CURL_ERROR_SIZE];
 
-  ~Call() {
-    if (header_list != nullptr) curl_slist_free_all(header_list);
-    if (easy != nullptr) curl_easy_cleanup(easy);
+  void Fail(TransportError error, std::string text) {
+    response.error = error;
+    response.error_text = std::move(text);
+    response.status = 0;
+    response.body.clear();
+    response.headers.clear();
   }
 
-  static size_t OnBody(char* data, size_t size, size_t count, void* self) {
-    Call* const call = static_cast<Call*>(self);
-    const size_t bytes = size * count;
-    if (call->response.body.size() + bytes > kMaxBody) {
+  static size_t OnBody(char* data, size_t size, size_t count, void* user) {
+    Call* const call = static_cast<Call*>(user);
+    const size_t n = size * count;
+    if (call->response.body.size() + n > kMaxResponseBody) {
       call->too_large = true;
-      return 0;  // aborts the transfer
+      return 0;  // curl aborts the transfer with CURLE_WRITE_ERROR
     }
-    call->response.body.append(data, bytes);
-    return bytes;
+    call->response.body.append(data, n);
+    return n;
   }
 
-  static size_t OnHeader(char* data, size_t size, size_t count, void* self) {
-    Call* const call = static_cast<Call*>(self);
-    const size_t bytes = size * count;
-    std::string line(data, bytes);
-    if (line.rfind("HTTP/", 0) == 0) {
-      call->response.headers.clear();  // a new response (after 100 Continue): keep the last
-      return bytes;
+  // One header line at a time, the status lines of 1xx and final responses among them.
+  static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+    Call* const call = static_cast<Call*>(user);
+    const size_t n = size * count;
+    const char* const begin = data;
+    const char* const end = data + n;
+    auto& headers = call->response.headers;
+    if (n >= 5 && std::equal(data, data + 5, "HTTP/")) {
+      headers.clear();  // a new response begins: keep only the last one's headers
+    } else if (n > 0 && (data[0] == ' ' || data[0] == '\t')) {
+      if (!headers.empty()) {  // obsolete line folding: continues the previous value
+        headers.back().second += ' ';
+        headers.back().second += Trim(begin, end);
+      }
+    } else {
+      const char* const colon = std::find(begin, end, ':');
+      if (colon != end) {
+        std::string name(begin, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        headers.emplace_back(std::move(name), Trim(colon + 1, end));
+      }
     }
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) return bytes;
-    std::string value = line.substr(colon + 1);
-    const size_t first = value.find_first_not_of(" \t");
-    const size_t last = value.find_last_not_of(" \t\r\n");
-    value = first == std::string::npos ? std::string() : value.substr(first, last - first + 1);
-    call->response.headers.emplace_back(Lower(line.substr(0, colon)), std::move(value));
-    return bytes;
+    return n;
   }
 };
 
-HttpClient::HttpClient(int max_connections_per_host)
-    : max_connections_per_host_(max_connections_per_host) {
-  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  multi_ = curl_multi_init();
-  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
-                    static_cast<long>(max_connections_per_host_));
-}
+HttpClient::HttpClient(int max_connections_per_host) : multi_(NewMulti(max_connections_per_host)) {}
 
 HttpClient::~HttpClient() {
   Stop();
@@ -131,131 +166,188 @@ void HttpClient::Start() {
 }
 
 void HttpClient::Submit(OutboundRequest request, Callback done) {
+  auto call = std::make_unique<Call>(std::move(request), std::move(done));
+  ++in_flight_;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (started_ && !stopping_) {
-      ++in_flight_;
-      queue_.emplace_back(std::move(request), std::move(done));
-      curl_multi_wakeup(static_cast<CURLM*>(multi_));
-      return;
+    if (!stopping_) {
+      queue_.push_back(std::move(call));
     }
   }
-  OutboundResponse refused;
-  refused.error = TransportError::kOther;
-  refused.error_text = "stopping";
-  done(std::move(refused));
+  if (call != nullptr) {  // stopping: answered here and now
+    call->Fail(TransportError::kOther, "stopping");
+    Complete(std::move(call));
+    return;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
 }
 
 void HttpClient::Stop() {
+  std::vector<std::unique_ptr<Call>> never_started;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return;
     stopping_ = true;
-    if (started_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+    if (!started_) never_started.swap(queue_);
   }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
   if (thread_.joinable()) thread_.join();
+  for (auto& call : never_started) {
+    call->Fail(TransportError::kOther, "stopping");
+    Complete(std::move(call));
+  }
 }
+
+size_t HttpClient::in_flight() const { return in_flight_.load(); }
 
 void HttpClient::Run() {
   CURLM* const multi = static_cast<CURLM*>(multi_);
-  std::vector<std::unique_ptr<Call>> calls;
-  auto finish = [&](Call* call, OutboundResponse response) {
-    curl_multi_remove_handle(multi, call->easy);
-    response.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - call->started);
-    Callback done = std::move(call->done);
-    calls.erase(std::find_if(calls.begin(), calls.end(),
-                             [call](const std::unique_ptr<Call>& c) { return c.get() == call; }));
-    --in_flight_;
-    done(std::move(response));
-  };
+  std::vector<std::unique_ptr<Call>> incoming;
   while (true) {
-    std::deque<std::pair<OutboundRequest, Callback>> fresh;
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      fresh.swap(queue_);
+      incoming.swap(queue_);
       stopping = stopping_;
     }
-    for (auto& entry : fresh) {
-      auto call = std::make_unique<Call>();
-      call->request = std::move(entry.first);
-      call->done = std::move(entry.second);
-      call->started = std::chrono::steady_clock::now();
-      CURL* const easy = curl_easy_init();
-      call->easy = easy;
-      curl_easy_setopt(easy, CURLOPT_URL, call->request.url.c_str());
-      curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(easy, CURLOPT_PRIVATE, call.get());
-      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(call->request.timeout.count()));
-      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                       static_cast<long>(call->request.connect_timeout.count()));
-      curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-      curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-      curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-      curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Call::OnBody);
-      curl_easy_setopt(easy, CURLOPT_WRITEDATA, call.get());
-      curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
-      curl_easy_setopt(easy, CURLOPT_HEADERDATA, call.get());
-      for (const auto& header : call->request.headers) {
-        call->header_list =
-            curl_slist_append(call->header_list, (header.first + ": " + header.second).c_str());
-      }
-      if (call->request.method == "POST") {
-        call->header_list = curl_slist_append(call->header_list, "Expect:");
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->request.body.data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(call->request.body.size()));
-      } else {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-      }
-      curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->header_list);
-      curl_multi_add_handle(multi, easy);
-      calls.push_back(std::move(call));
-    }
-    if (stopping) {
-      while (!calls.empty()) {
-        OutboundResponse aborted;
-        aborted.error = TransportError::kOther;
-        aborted.error_text = "stopping";
-        finish(calls.front().get(), std::move(aborted));
-      }
-      std::deque<std::pair<OutboundRequest, Callback>> left;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        left.swap(queue_);
-      }
-      for (auto& entry : left) {
-        OutboundResponse aborted;
-        aborted.error = TransportError::kOther;
-        aborted.error_text = "stopping";
-        --in_flight_;
-        entry.second(std::move(aborted));
-      }
-      return;
-    }
+    if (stopping) break;
+    for (auto& call : incoming) Begin(std::move(call));
+    incoming.clear();
+
     int running = 0;
     curl_multi_perform(multi, &running);
-    int queued = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
-      if (message->msg != CURLMSG_DONE) continue;
+    int left = 0;
+    while (CURLMsg* const msg = curl_multi_info_read(multi, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      const CURLcode code = msg->data.result;  // msg is invalid once the handle is removed
+      CURL* const easy = msg->easy_handle;
       Call* call = nullptr;
-      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&call));
-      OutboundResponse response = std::move(call->response);
-      const CURLcode code = message->data.result;
-      if (call->too_large) {
-        response.error = TransportError::kOther;
-        response.error_text = "response too large";
-      } else if (code != CURLE_OK) {
-        response.error = Classify(code);
-        response.error_text = curl_easy_strerror(code);
-      } else {
-        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &response.status);
-      }
-      finish(call, std::move(response));
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &call);
+      curl_multi_remove_handle(multi, easy);
+      auto it = active_.find(call);
+      if (it == active_.end()) continue;  // cannot happen: every added handle is in active_
+      std::unique_ptr<Call> owned = std::move(it->second);
+      active_.erase(it);
+      Finish(std::move(owned), code);
     }
+    // Sleeps until a socket is ready, a curl timer is due, or Submit()/Stop() wakes it.
     curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  for (auto& call : incoming) {
+    call->Fail(TransportError::kOther, "stopping");
+    Complete(std::move(call));
+  }
+  for (auto& entry : active_) {
+    curl_multi_remove_handle(multi, entry.second->easy);
+    entry.second->Fail(TransportError::kOther, "stopping");
+    Complete(std::move(entry.second));
+  }
+  active_.clear();
+}
+
+void HttpClient::Begin(std::unique_ptr<Call> call) {
+  const OutboundRequest& request = call->request;
+  const bool post = request.method == "POST";
+  if (!post && request.method != "GET") {
+    call->Fail(TransportError::kOther, "unsupported method");
+    Complete(std::move(call));
+    return;
+  }
+  CURL* const easy = curl_easy_init();
+  if (easy == nullptr) {
+    call->Fail(TransportError::kOther, "curl_easy_init failed");
+    Complete(std::move(call));
+    return;
+  }
+  call->easy = easy;
+
+  for (const auto& header : request.headers) {
+    // "Name:" would make curl drop the header; "Name;" sends it with an empty value.
+    const std::string line =
+        header.second.empty() ? header.first + ";" : header.first + ": " + header.second;
+    curl_slist* const list = curl_slist_append(call->header_list, line.c_str());
+    if (list == nullptr) {
+      call->Fail(TransportError::kOther, "out of memory");
+      Complete(std::move(call));
+      return;
+    }
+    call->header_list = list;
+  }
+  if (post) {
+    curl_slist* const list = curl_slist_append(call->header_list, "Expect:");  // no 100-continue
+    if (list == nullptr) {
+      call->Fail(TransportError::kOther, "out of memory");
+      Complete(std::move(call));
+      return;
+    }
+    call->header_list = list;
+  }
+
+  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, call.get());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->error_buffer);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(request.connect_timeout.count()));
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->header_list);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Call::OnBody);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, call.get());
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, call.get());
+  if (post) {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
+
+  const CURLMcode added = curl_multi_add_handle(static_cast<CURLM*>(multi_), easy);
+  if (added != CURLM_OK) {
+    call->Fail(TransportError::kOther, curl_multi_strerror(added));
+    Complete(std::move(call));
+    return;
+  }
+  Call* const key = call.get();
+  active_.emplace(key, std::move(call));
+}
+
+void HttpClient::Finish(std::unique_ptr<Call> call, int curl_code) {
+  const CURLcode code = static_cast<CURLcode>(curl_code);
+  if (call->too_large) {
+    call->Fail(TransportError::kOther, "response too large");
+  } else if (code != CURLE_OK) {
+    call->Fail(MapCurlCode(code), call->error_buffer[0] != '\0' ? std::string(call->error_buffer)
+                                                                : curl_easy_strerror(code));
+  } else {
+    long status = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+    call->response.status = status;
+  }
+  Complete(std::move(call));
+}
+
+void HttpClient::Complete(std::unique_ptr<Call> call) {
+  OutboundResponse response = std::move(call->response);
+  response.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - call->submitted);
+  Callback done = std::move(call->done);
+  call.reset();  // frees the easy handle before user code runs
+  --in_flight_;
+  if (!done) return;
+  try {
+    done(std::move(response));
+  } catch (const std::exception& e) {
+    LogLine(LogLevel::kError, "http_client_callback_threw").Str("what", e.what());
+  } catch (...) {
+    LogLine(LogLevel::kError, "http_client_callback_threw");
   }
 }
 

@@ -1,18 +1,24 @@
-// HttpClient: outbound HTTP on libcurl's multi interface. One background thread carries every
-// call (hundreds at once); Submit never blocks and the callback runs once on that thread. Used
-// for the payment provider's calls (effects/executor.h). Never logs headers or bodies: they
-// carry the provider's secret key and customers' payment data.
+// HttpClient: asynchronous outbound HTTP on libcurl's multi interface. One background thread
+// carries every call (hundreds at once), so a caller never blocks and no call costs a thread.
+// The payment-provider effects (charge, refund, lookups) go out through it.
+//
+//   HttpClient client;
+//   client.Start();
+//   client.Submit({"POST", url, headers, body}, [](OutboundResponse r) { /* hand off */ });
+//
+// Neither requests nor responses are ever logged here: their headers and bodies carry secrets.
 #ifndef ORDERFLOW_EFFECTS_HTTP_CLIENT_H_
 #define ORDERFLOW_EFFECTS_HTTP_CLIENT_H_
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -20,65 +26,83 @@ namespace orderflow {
 namespace effects {
 
 struct OutboundRequest {
-  std::string method;  // "GET" or "POST"
-  std::string url;     // absolute
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;  // POST: sent byte for byte
+  std::string method;                                        // "GET" or "POST"
+  std::string url;                                           // absolute
+  std::vector<std::pair<std::string, std::string>> headers;  // sent as given
+  std::string body;                                 // sent byte-for-byte for POST; none for GET
   std::chrono::milliseconds timeout{10000};         // the whole call
-  std::chrono::milliseconds connect_timeout{2000};  // the TCP connect
+  std::chrono::milliseconds connect_timeout{2000};  // the TCP (and TLS) connect
 };
 
 enum class TransportError {
   kNone,
-  kConnect,  // refused, unreachable, no such host: the request was surely not sent
-  kTimeout,  // no (whole) answer in time: it may have been sent and executed
-  kReset,    // the connection broke: it may have been sent and executed
-  kOther,
+  kConnect,  // refused, unreachable, DNS: the request was surely not sent
+  kTimeout,  // the call's timeout (or connect timeout) passed: it may have been sent
+  kReset,    // connection reset, empty reply, partial body: it may have been sent
+  kOther,    // anything else, "response too large", "stopping"
 };
 
-const char* TransportErrorName(TransportError error);  // none, connect, timeout, reset, other
+// "none", "connect", "timeout", "reset", "other".
+const char* TransportErrorName(TransportError e);
 
 struct OutboundResponse {
   TransportError error = TransportError::kNone;
-  std::string error_text;  // libcurl's message when error != kNone (for logs)
+  std::string error_text;  // curl's message when error != kNone (for logs)
   long status = 0;         // HTTP status when error == kNone
-  std::string body;        // at most 1 MiB (beyond: kOther)
-  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
-  std::chrono::microseconds elapsed{0};
+  std::string body;        // at most kMaxResponseBody bytes; beyond is kOther "response too large"
+  // The final response's headers (not those of a 1xx before it), names lowercased, in order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::chrono::microseconds elapsed{0};  // from Submit() to the callback
 
-  std::string Header(const std::string& lowercase_name) const;  // "" when absent
+  // The first header named `lowercase_name`; "" if absent.
+  std::string Header(const std::string& lowercase_name) const;
 };
+
+constexpr size_t kMaxResponseBody = 1 << 20;  // 1 MiB
 
 class HttpClient {
  public:
   using Callback = std::function<void(OutboundResponse)>;
 
+  // At most `max_connections_per_host` connections to one host at once (more calls wait inside
+  // libcurl for one to free); idle connections are kept alive and reused.
   explicit HttpClient(int max_connections_per_host = 256);
   ~HttpClient();  // Stop()
 
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
+  // Starts the client's thread. Calls submitted before wait for it.
   void Start();
-  // Any thread: queues the call. `done` runs exactly once on the client's thread (keep it
-  // short); when the client is stopping or was never started, with kOther "stopping".
+
+  // Any thread. Queues the call and returns at once; `done` runs exactly once, on the client's
+  // thread (keep it short and do not throw: hand the work elsewhere). A method other than GET or
+  // POST is answered kOther. Once Stop() has begun, `done` runs at once, on the caller's
+  // thread, with kOther "stopping".
   void Submit(OutboundRequest request, Callback done);
-  // Aborts the calls in flight (their callbacks run with kOther "stopping") and joins.
+
+  // Aborts the calls in flight or queued (their callbacks run with kOther "stopping"; on the
+  // caller's thread if Start() never ran) and joins the thread. Idempotent; not to be called
+  // from a callback. The client cannot be restarted.
   void Stop();
 
-  size_t in_flight() const { return in_flight_.load(); }
+  // Calls submitted whose callbacks have not yet begun.
+  size_t in_flight() const;
 
  private:
   struct Call;
   void Run();
+  void Begin(std::unique_ptr<Call> call);
+  void Finish(std::unique_ptr<Call> call, int curl_code);  // a CURLcode
+  void Complete(std::unique_ptr<Call> call);               // runs the callback
 
-  const int max_connections_per_host_;
-  void* multi_ = nullptr;  // CURLM*
-  std::mutex mutex_;
-  std::deque<std::pair<OutboundRequest, Callback>> queue_;  // guarded by mutex_
-  bool started_ = false;                                    // guarded by mutex_
-  bool stopping_ = false;                                   // guarded by mutex_
+  void* const multi_;  // CURLM*; curl_multi_wakeup() may be called from any thread
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Call>> queue_;  // guarded by mutex_
+  bool started_ = false;                      // guarded by mutex_
+  bool stopping_ = false;                     // guarded by mutex_
   std::atomic<size_t> in_flight_{0};
+  std::unordered_map<Call*, std::unique_ptr<Call>> active_;  // the client's thread only
   std::thread thread_;
 };
 
