@@ -330,6 +330,12 @@ TEST_F(ProviderTest, APostgresRestartDuringTheReportsLosesAndDoublesNothing) {
   std::this_thread::sleep_for(milliseconds(800));
   StartDatabase();
   for (std::thread& client : clients) client.join();
+  // A client that was answered 503 (+ Retry-After) during the outage sends again, as told.
+  for (const std::string& id : orders) {
+    EXPECT_TRUE(Eventually(
+        [&] { return server->Post("/api/orders/process", Body(id)).status == 200; }, seconds(20)))
+        << id << ": answered once the database is back";
+  }
   Settle(orders, seconds(60));
   ExpectEffectivelyOnce("postgres-restart", orders);
 }
