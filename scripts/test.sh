@@ -98,7 +98,11 @@ echo "== end-to-end again, through PgBouncer in transaction pooling mode"
 bouncer_port=$(free_port $((port + 1)))
 bouncer_url=$(scripts/pgbouncer.sh start "$work/bouncer" "$bouncer_port" "$port") || exit 1
 echo "(not again: $front_only — they test the HTTP front, not the database path)"
-GTEST_FILTER=$(filter_without "$front_only") \
+# OutageTest neither: PgBouncer holds queries for up to query_wait_timeout (5 s) while the
+# server is down, so a short restart can reach no client at all (CI, 2026-12-02) and the test's
+# "clients saw the outage" is then PgBouncer's doing, not ours. It runs directly and via nginx.
+echo "(nor OutageTest.*: PgBouncer hides a short outage from the front)"
+GTEST_FILTER=$(filter_without "$front_only:OutageTest.*") \
   ORDERFLOW_TEST_DATABASE_URL=$url ORDERFLOW_TEST_API_DATABASE_URL=$bouncer_url DB_PREPARE=0 \
   ORDERFLOW_TEST_PG_DIR=$work/pg ORDERFLOW_TEST_PG_PORT=$port \
   ctest --test-dir "$build" --output-on-failure -L e2e || failed+=(ctest-pgbouncer)
