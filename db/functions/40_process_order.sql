@@ -196,18 +196,32 @@ COMMENT ON FUNCTION orderflow._run_steps(orderflow.workflows, timestamptz) IS
     'their checkpoints in one statement; a failing step goes to _step_failed. Returns the row after. '
     'Caller holds the lock.';
 
--- _backoff_ms(policy, attempt) → double precision: the wait after failed attempt n,
--- min(max_delay, base * multiplier^(n-1)) shortened by up to `jitter` of itself at random.
+-- _backoff(base, multiplier, max, jitter, attempt) → double precision: the wait in ms after
+-- failed attempt n, min(max, base * multiplier^(n-1)) shortened by up to `jitter` of itself at
+-- random. The one backoff of the schema: step retries (retry_policies) and provider calls
+-- (effect_policies, 45_effects.sql).
+CREATE OR REPLACE FUNCTION orderflow._backoff(p_base_ms integer, p_multiplier numeric,
+                                              p_max_ms integer, p_jitter numeric, p_attempt integer)
+RETURNS double precision
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT least(p_max_ms::double precision,
+                 p_base_ms * power(p_multiplier::double precision, p_attempt - 1))
+           * (1 - p_jitter::double precision * random())
+$$;
+COMMENT ON FUNCTION orderflow._backoff(integer, numeric, integer, numeric, integer) IS
+    'Internal: backoff after failed attempt n: min(max, base*multiplier^(n-1)) * (1 - jitter*random()).';
+
+-- _backoff_ms(policy, attempt) → double precision: _backoff with a step's retry policy.
 CREATE OR REPLACE FUNCTION orderflow._backoff_ms(p_policy orderflow.retry_policies, p_attempt integer)
 RETURNS double precision
 LANGUAGE sql VOLATILE
 AS $$
-    SELECT least(p_policy.max_delay_ms::double precision,
-                 p_policy.base_delay_ms * power(p_policy.multiplier::double precision, p_attempt - 1))
-           * (1 - p_policy.jitter::double precision * random())
+    SELECT orderflow._backoff(p_policy.base_delay_ms, p_policy.multiplier, p_policy.max_delay_ms,
+                              p_policy.jitter, p_attempt)
 $$;
 COMMENT ON FUNCTION orderflow._backoff_ms(orderflow.retry_policies, integer) IS
-    'Internal: backoff after failed attempt n: min(max_delay, base*multiplier^(n-1)) * (1 - jitter*random()).';
+    'Internal: the backoff after failed attempt n of a step, by its retry policy (_backoff).';
 
 -- _step_failed(workflow, step, sqlstate, message, ms, now) → workflow: records the failed
 -- attempt (the stable sentence of step_errors for clients, the message as internal detail); a

@@ -310,16 +310,16 @@ AS $$
 DECLARE
     v_provider orderflow.providers := orderflow._provider();
     v_effect   orderflow.effects;
+    v_until    timestamptz;
 BEGIN
     IF v_provider.name IS NULL OR p_owner IS NULL THEN
         RETURN NULL;  -- no provider (effects wait until one is set again), or a front without a key
     END IF;
+    v_until := p_now + (orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000) + 5000)
+                       * interval '1 millisecond';
     UPDATE orderflow.effects e
        SET lease_token = gen_random_uuid(), lease_owner = p_owner,
-           leased_until = p_now + (orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000) + 5000)
-                                  * interval '1 millisecond',
-           next_attempt_at = p_now + (orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000) + 5000)
-                                     * interval '1 millisecond',
+           leased_until = v_until, next_attempt_at = v_until,
            attempts = e.attempts + 1, updated_at = p_now
      WHERE e.id = (SELECT d.id FROM orderflow.effects d
                     WHERE d.id = p_effect_id AND d.state = 'open' AND d.next_attempt_at <= p_now
@@ -368,32 +368,22 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 DECLARE
-    v_now      timestamptz := orderflow.clock_now();
-    v_provider orderflow.providers := orderflow._provider();
-    v_effect   orderflow.effects;
-    v_lease    interval;
+    v_now timestamptz := orderflow.clock_now();
+    v_id  bigint;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'limit must be from 1 to 1000' USING ERRCODE = '22023';
     END IF;
     PERFORM orderflow._check_text('owner', p_owner, 200);
-    IF v_provider.name IS NULL THEN
-        RETURN;
-    END IF;
-    v_lease := (orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000) + 5000) * interval '1 millisecond';
-    FOR v_effect IN
-        UPDATE orderflow.effects e
-           SET lease_token = gen_random_uuid(), lease_owner = p_owner,
-               leased_until = v_now + v_lease, next_attempt_at = v_now + v_lease,
-               attempts = e.attempts + 1, updated_at = v_now
-         WHERE e.id IN (SELECT d.id FROM orderflow.effects d
-                         WHERE d.state = 'open' AND d.next_attempt_at <= v_now
-                         ORDER BY d.next_attempt_at
-                         LIMIT p_limit
-                           FOR UPDATE SKIP LOCKED)
-        RETURNING e.*
+    -- Claimed here (row locks, SKIP LOCKED), leased by _lease, the one place a lease is made.
+    FOR v_id IN
+        SELECT d.id FROM orderflow.effects d
+         WHERE d.state = 'open' AND d.next_attempt_at <= v_now
+         ORDER BY d.next_attempt_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
     LOOP
-        RETURN NEXT orderflow._effect_request(v_effect, v_provider);
+        RETURN NEXT orderflow._lease(v_id, p_owner, v_now);
     END LOOP;
 END
 $$;
@@ -444,10 +434,8 @@ BEGIN
         RETURN v_effect;
     END IF;
     v_delay := greatest(COALESCE(p_floor_ms, 0),
-                        least(v_policy.max_delay_ms::double precision,
-                              v_policy.base_delay_ms * power(v_policy.multiplier::double precision,
-                                                             p_effect.attempts - 1))
-                        * (1 - v_policy.jitter::double precision * random()));
+                        orderflow._backoff(v_policy.base_delay_ms, v_policy.multiplier,
+                                           v_policy.max_delay_ms, v_policy.jitter, p_effect.attempts));
     UPDATE orderflow.effects
        SET next_attempt_at = p_now + v_delay * interval '1 millisecond', updated_at = p_now,
            last_outcome = p_outcome, last_error = p_sentence, last_detail = p_detail,
