@@ -38,6 +38,11 @@ CREATE TABLE orderflow.effects (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone,
+    provider text DEFAULT 'payments'::text NOT NULL,
+    webhook_id bigint,
+    event_id bigint,
+    circuit_probe boolean DEFAULT false NOT NULL,
+    key_sent_at timestamp with time zone,
     CONSTRAINT effects_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT effects_failure_sqlstate_check CHECK ((failure_sqlstate ~ '^OFD0[0-9]$'::text)),
     CONSTRAINT effects_final_have_finished_at CHECK (((state = 'open'::text) = (finished_at IS NULL))),
@@ -47,11 +52,17 @@ CASE
     WHEN (key_generation = 1) THEN key_base
     ELSE ((key_base || ':'::text) || key_generation)
 END)),
-    CONSTRAINT effects_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT effects_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text, 'webhook'::text]))),
     CONSTRAINT effects_method_check CHECK ((method = 'POST'::text)),
     CONSTRAINT effects_open_have_next_attempt_at CHECK (((state = 'open'::text) = (next_attempt_at IS NOT NULL))),
     CONSTRAINT effects_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
-    CONSTRAINT effects_state_check CHECK ((state = ANY (ARRAY['open'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'abandoned'::text])))
+    CONSTRAINT effects_provider_of_kind CHECK ((provider =
+CASE
+    WHEN (kind = 'webhook'::text) THEN ('webhook:'::text || webhook_id)
+    ELSE 'payments'::text
+END)),
+    CONSTRAINT effects_state_check CHECK ((state = ANY (ARRAY['open'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'abandoned'::text]))),
+    CONSTRAINT effects_webhooks_have_event CHECK (((kind = 'webhook'::text) = ((webhook_id IS NOT NULL) AND (event_id IS NOT NULL))))
 );
 
 --
@@ -71,6 +82,24 @@ COMMENT ON COLUMN orderflow.effects.next_attempt_at IS 'Open effects: when the n
 --
 
 COMMENT ON COLUMN orderflow.effects.lease_token IS 'The current lease; report_effect() ignores a report carrying any other token (a stale worker).';
+
+--
+-- Name: COLUMN effects.provider; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effects.provider IS 'Whose circuit and rate limit the call goes through: payments, or webhook:<subscription id>.';
+
+--
+-- Name: COLUMN effects.circuit_probe; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effects.circuit_probe IS 'This lease was the half-open circuit''s probe: its outcome closes or reopens the circuit.';
+
+--
+-- Name: COLUMN effects.key_sent_at; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effects.key_sent_at IS 'When the current idempotency key was first sent; past 20 h a payment call is only looked up (Stripe keeps keys 24 h), never re-sent.';
 
 --
 -- Name: workflows; Type: TABLE; Schema: orderflow; Owner: -
@@ -166,6 +195,90 @@ CREATE TABLE orderflow.retry_policies (
 COMMENT ON TABLE orderflow.retry_policies IS 'Retry policy per step: attempts allowed and exponential backoff with jitter. Edit rows to tune.';
 
 --
+-- Name: circuits; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.circuits (
+    provider text NOT NULL,
+    state text DEFAULT 'closed'::text NOT NULL,
+    minimum_calls integer DEFAULT 10 NOT NULL,
+    window_ms integer DEFAULT 30000 NOT NULL,
+    failure_rate numeric DEFAULT 50 NOT NULL,
+    open_ms integer DEFAULT 5000 NOT NULL,
+    max_open_ms integer DEFAULT 300000 NOT NULL,
+    probes integer DEFAULT 1 NOT NULL,
+    rate_per_second numeric,
+    window_started_at timestamp with time zone NOT NULL,
+    opened_at timestamp with time zone,
+    open_until timestamp with time zone,
+    trips integer DEFAULT 0 NOT NULL,
+    probes_granted integer DEFAULT 0 NOT NULL,
+    probes_succeeded integer DEFAULT 0 NOT NULL,
+    probe_until timestamp with time zone,
+    paused_until timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT circuits_closed_have_no_trip_time CHECK (((state = 'closed'::text) = (opened_at IS NULL))),
+    CONSTRAINT circuits_failure_rate_check CHECK (((failure_rate > (0)::numeric) AND (failure_rate <= (100)::numeric))),
+    CONSTRAINT circuits_max_open_ms_check CHECK (((max_open_ms >= 100) AND (max_open_ms <= 86400000))),
+    CONSTRAINT circuits_max_open_not_below_open CHECK ((max_open_ms >= open_ms)),
+    CONSTRAINT circuits_minimum_calls_check CHECK (((minimum_calls >= 1) AND (minimum_calls <= 100000))),
+    CONSTRAINT circuits_open_have_open_until CHECK (((state = 'open'::text) = (open_until IS NOT NULL))),
+    CONSTRAINT circuits_open_ms_check CHECK (((open_ms >= 100) AND (open_ms <= 3600000))),
+    CONSTRAINT circuits_probes_check CHECK (((probes >= 1) AND (probes <= 100))),
+    CONSTRAINT circuits_probes_granted_check CHECK ((probes_granted >= 0)),
+    CONSTRAINT circuits_probes_succeeded_check CHECK ((probes_succeeded >= 0)),
+    CONSTRAINT circuits_provider_check CHECK (((provider = 'payments'::text) OR (provider ~ '^webhook:[0-9]+$'::text))),
+    CONSTRAINT circuits_rate_per_second_check CHECK (((rate_per_second > (0)::numeric) AND (rate_per_second <= (100000)::numeric))),
+    CONSTRAINT circuits_state_check CHECK ((state = ANY (ARRAY['closed'::text, 'open'::text, 'half_open'::text]))),
+    CONSTRAINT circuits_trips_check CHECK ((trips >= 0)),
+    CONSTRAINT circuits_window_ms_check CHECK (((window_ms >= 1000) AND (window_ms <= 3600000)))
+);
+
+--
+-- Name: TABLE circuits; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.circuits IS 'One circuit breaker per provider (payments, webhook:<id>): closed, open (no call sent until open_until), half_open (probes only). Read at lease time, written on transitions only.';
+
+--
+-- Name: provider_outcomes; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.provider_outcomes (
+    rule integer NOT NULL,
+    phase text,
+    status_min integer,
+    status_max integer,
+    transport text,
+    error_type text,
+    error_code text,
+    verdict text NOT NULL,
+    honour_retry_after boolean DEFAULT false NOT NULL,
+    sentence text NOT NULL,
+    target text DEFAULT 'payments'::text NOT NULL,
+    breaker text DEFAULT 'ignore'::text NOT NULL,
+    CONSTRAINT provider_outcomes_breaker_check CHECK ((breaker = ANY (ARRAY['success'::text, 'failure'::text, 'ignore'::text]))),
+    CONSTRAINT provider_outcomes_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
+    CONSTRAINT provider_outcomes_sentence_check CHECK (((char_length(sentence) >= 1) AND (char_length(sentence) <= 200))),
+    CONSTRAINT provider_outcomes_status_or_transport CHECK (((transport IS NULL) = ((status_min IS NOT NULL) AND (status_max IS NOT NULL)))),
+    CONSTRAINT provider_outcomes_target_check CHECK ((target = ANY (ARRAY['payments'::text, 'webhook'::text]))),
+    CONSTRAINT provider_outcomes_transport_check CHECK ((transport = ANY (ARRAY['connect'::text, 'timeout'::text, 'reset'::text, 'other'::text]))),
+    CONSTRAINT provider_outcomes_verdict_check CHECK ((verdict = ANY (ARRAY['object'::text, 'declined'::text, 'retry'::text, 'reconcile'::text, 'dead'::text, 'delivered'::text, 'disable'::text])))
+);
+
+--
+-- Name: TABLE provider_outcomes; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.provider_outcomes IS 'Classification of a provider call''s outcome (HTTP status, Stripe error type/code, or transport error), first matching rule wins. Verdicts: object (read the returned object), declined, retry (same key), reconcile (look up what happened before any new key), dead (stop, an operator acts).';
+
+--
+-- Name: COLUMN provider_outcomes.breaker; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.provider_outcomes.breaker IS 'What the outcome counts as in the provider''s circuit window: success, failure, or nothing (declines, 409s, 429s, client errors; read-only lookups never count).';
+
+--
 -- Name: providers; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -205,6 +318,102 @@ CREATE TABLE orderflow.orders (
 COMMENT ON TABLE orderflow.orders IS 'Orders created by create_order_idempotent (POST /orders).';
 
 --
+-- Name: rate_buckets; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.rate_buckets (
+    provider text NOT NULL,
+    stripe smallint NOT NULL,
+    tokens double precision NOT NULL,
+    refilled_at timestamp with time zone NOT NULL,
+    CONSTRAINT rate_buckets_stripe_check CHECK ((stripe >= 0)),
+    CONSTRAINT rate_buckets_tokens_check CHECK ((tokens >= (0)::double precision))
+);
+
+--
+-- Name: TABLE rate_buckets; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.rate_buckets IS 'Token-bucket stripes of a provider with rate_per_second: each refills at rate/stripes per second up to max(1, rate/stripes) tokens; a lease takes one token from a stripe nobody else holds.';
+
+--
+-- Name: webhooks; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.webhooks (
+    id bigint NOT NULL,
+    url text NOT NULL,
+    events text[],
+    allow_private boolean NOT NULL,
+    secret text NOT NULL,
+    previous_secret text,
+    previous_secret_until timestamp with time zone,
+    timeout_ms integer DEFAULT 10000 NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    removed_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT webhooks_disabled_have_disabled_at CHECK ((enabled = (disabled_at IS NULL))),
+    CONSTRAINT webhooks_events_check CHECK (((events IS NULL) OR (cardinality(events) >= 1))),
+    CONSTRAINT webhooks_previous_secret_check CHECK ((previous_secret ~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$'::text)),
+    CONSTRAINT webhooks_previous_secret_has_deadline CHECK (((previous_secret IS NULL) = (previous_secret_until IS NULL))),
+    CONSTRAINT webhooks_removed_are_disabled CHECK (((removed_at IS NULL) OR (NOT enabled))),
+    CONSTRAINT webhooks_secret_check CHECK ((secret ~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$'::text)),
+    CONSTRAINT webhooks_timeout_ms_check CHECK (((timeout_ms >= 100) AND (timeout_ms <= 60000))),
+    CONSTRAINT webhooks_url_check CHECK (((char_length(url) <= 2000) AND (url ~ '^https?://[^\s/?#@]+(/[^\s#]*)?$'::text)))
+);
+
+--
+-- Name: TABLE webhooks; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.webhooks IS 'Webhook subscriptions (add_webhook, remove_webhook, rotate_webhook_secret, set_webhook, enable_webhook). Operators read webhook_subscriptions, which never shows a secret.';
+
+--
+-- Name: COLUMN webhooks.previous_secret; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.webhooks.previous_secret IS 'After a rotation the old secret also signs (a second v1 signature) until previous_secret_until.';
+
+--
+-- Name: circuit_calls; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.circuit_calls (
+    provider text NOT NULL,
+    second bigint NOT NULL,
+    stripe smallint NOT NULL,
+    successes integer DEFAULT 0 NOT NULL,
+    failures integer DEFAULT 0 NOT NULL
+);
+
+--
+-- Name: TABLE circuit_calls; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.circuit_calls IS 'Successes and failures per provider, second and stripe: the breakers'' sliding windows.';
+
+--
+-- Name: circuit_transitions; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.circuit_transitions (
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    sentence text NOT NULL,
+    CONSTRAINT circuit_transitions_from_state_check CHECK ((from_state = ANY (ARRAY['closed'::text, 'open'::text, 'half_open'::text]))),
+    CONSTRAINT circuit_transitions_to_state_check CHECK ((to_state = ANY (ARRAY['closed'::text, 'open'::text, 'half_open'::text])))
+);
+
+--
+-- Name: TABLE circuit_transitions; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.circuit_transitions IS 'The moves a circuit breaker may make (44_circuits.sql _circuit_move is the only writer of state).';
+
+--
 -- Name: currencies; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -222,6 +431,75 @@ CREATE TABLE orderflow.currencies (
 COMMENT ON TABLE orderflow.currencies IS 'Currencies the provider may be asked for, and the digits of their minor unit (usd 2, jpy 0).';
 
 --
+-- Name: outbox; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.outbox (
+    id bigint NOT NULL,
+    event_key text NOT NULL,
+    order_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    published_at timestamp with time zone,
+    txid xid8 DEFAULT pg_current_xact_id() NOT NULL
+);
+
+--
+-- Name: TABLE outbox; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.outbox IS 'Events for consumers outside the database (also sent with NOTIFY orderflow_events); event_key <orderId>:<step> lets consumers deduplicate.';
+
+--
+-- Name: COLUMN outbox.published_at; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.outbox.published_at IS 'When publish_outbox() sent the NOTIFY for this event; null until then.';
+
+--
+-- Name: COLUMN outbox.txid; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.outbox.txid IS 'The transaction that wrote the event: read_events pages by (txid, id) below the snapshot''s xmin.';
+
+--
+-- Name: dead_letters; Type: VIEW; Schema: orderflow; Owner: -
+--
+
+CREATE VIEW orderflow.dead_letters AS
+ SELECT e.id,
+    e.kind,
+    e.provider,
+    e.order_id,
+        CASE
+            WHEN (e.kind = 'webhook'::text) THEN ('evt_'::text || e.event_id)
+            ELSE NULL::text
+        END AS event_id,
+    o.event_type,
+    e.webhook_id,
+        CASE
+            WHEN (e.kind = 'webhook'::text) THEN e.path
+            ELSE NULL::text
+        END AS url,
+    e.idempotency_key,
+    e.attempts,
+    e.last_outcome,
+    e.last_error,
+    e.last_detail,
+    e.created_at AS first_attempt_due_at,
+    e.finished_at AS died_at
+   FROM (orderflow.effects e
+     LEFT JOIN orderflow.outbox o ON ((o.id = e.event_id)))
+  WHERE (e.state = 'dead'::text);
+
+--
+-- Name: VIEW dead_letters; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON VIEW orderflow.dead_letters IS 'Dead webhook deliveries and dead payment calls with their last error; redrive() puts them back.';
+
+--
 -- Name: effect_policies; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -233,13 +511,15 @@ CREATE TABLE orderflow.effect_policies (
     max_delay_ms integer NOT NULL,
     jitter numeric NOT NULL,
     give_up_after interval NOT NULL,
+    schedule_ms integer[],
     CONSTRAINT effect_policies_base_delay_ms_check CHECK ((base_delay_ms >= 0)),
     CONSTRAINT effect_policies_check CHECK ((max_delay_ms >= base_delay_ms)),
-    CONSTRAINT effect_policies_give_up_after_check CHECK (((give_up_after > '00:00:00'::interval) AND (give_up_after <= '20:00:00'::interval))),
+    CONSTRAINT effect_policies_give_up_after_check CHECK (((give_up_after > '00:00:00'::interval) AND ((kind = 'webhook'::text) OR (give_up_after <= '20:00:00'::interval)))),
     CONSTRAINT effect_policies_jitter_check CHECK (((jitter >= (0)::numeric) AND (jitter <= (1)::numeric))),
-    CONSTRAINT effect_policies_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT effect_policies_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text, 'webhook'::text]))),
     CONSTRAINT effect_policies_max_attempts_check CHECK ((max_attempts >= 1)),
-    CONSTRAINT effect_policies_multiplier_check CHECK ((multiplier >= (1)::numeric))
+    CONSTRAINT effect_policies_multiplier_check CHECK ((multiplier >= (1)::numeric)),
+    CONSTRAINT effect_policies_schedule_ms_check CHECK (((schedule_ms IS NULL) OR ((cardinality(schedule_ms) >= 1) AND (0 <= ALL (schedule_ms)))))
 );
 
 --
@@ -247,6 +527,12 @@ CREATE TABLE orderflow.effect_policies (
 --
 
 COMMENT ON TABLE orderflow.effect_policies IS 'Retry schedule per provider call kind; after max_attempts or give_up_after (from the first attempt; at most 20 h, inside the provider''s 24 h key window) the effect is dead.';
+
+--
+-- Name: COLUMN effect_policies.schedule_ms; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.effect_policies.schedule_ms IS 'When set: the delay before attempt n is schedule_ms[n] (the first is 0: at once), and after the last the call is dead; backoff columns are then unused.';
 
 --
 -- Name: effects_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
@@ -260,6 +546,23 @@ ALTER TABLE orderflow.effects ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: event_types; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.event_types (
+    type text NOT NULL,
+    sentence text NOT NULL,
+    CONSTRAINT event_types_sentence_check CHECK (((char_length(sentence) >= 1) AND (char_length(sentence) <= 200))),
+    CONSTRAINT event_types_type_check CHECK ((type ~ '^[a-z]+\.[a-z_]+$'::text))
+);
+
+--
+-- Name: TABLE event_types; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.event_types IS 'The events orderflow emits, which webhooks may subscribe to.';
 
 --
 -- Name: faults; Type: TABLE; Schema: orderflow; Owner: -
@@ -401,32 +704,6 @@ CREATE VIEW orderflow.ledger AS
 COMMENT ON VIEW orderflow.ledger IS 'Every charge and refund, with its sign and the balance of its order (0 once refunded).';
 
 --
--- Name: outbox; Type: TABLE; Schema: orderflow; Owner: -
---
-
-CREATE TABLE orderflow.outbox (
-    id bigint NOT NULL,
-    event_key text NOT NULL,
-    order_id text NOT NULL,
-    event_type text NOT NULL,
-    payload jsonb NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    published_at timestamp with time zone
-);
-
---
--- Name: TABLE outbox; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON TABLE orderflow.outbox IS 'Events for consumers outside the database (also sent with NOTIFY orderflow_events); event_key <orderId>:<step> lets consumers deduplicate.';
-
---
--- Name: COLUMN outbox.published_at; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON COLUMN orderflow.outbox.published_at IS 'When publish_outbox() sent the NOTIFY for this event; null until then.';
-
---
 -- Name: outbox_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
 --
 
@@ -480,7 +757,7 @@ CREATE VIEW orderflow.provider_effects AS
     e.updated_at
    FROM (orderflow.effects e
      LEFT JOIN orderflow.workflows w ON ((w.order_id = e.order_id)))
-  WHERE ((e.state <> 'succeeded'::text) AND (e.state <> 'abandoned'::text));
+  WHERE ((e.kind <> 'webhook'::text) AND (e.state <> 'succeeded'::text) AND (e.state <> 'abandoned'::text));
 
 --
 -- Name: VIEW provider_effects; Type: COMMENT; Schema: orderflow; Owner: -
@@ -509,34 +786,6 @@ CREATE TABLE orderflow.provider_object_statuses (
 --
 
 COMMENT ON TABLE orderflow.provider_object_statuses IS 'Per returned object and status: succeeded, follow_up (look it up again later), declined (the charge did not happen), failed (final, an operator sees it). Unlisted statuses are dead.';
-
---
--- Name: provider_outcomes; Type: TABLE; Schema: orderflow; Owner: -
---
-
-CREATE TABLE orderflow.provider_outcomes (
-    rule integer NOT NULL,
-    phase text,
-    status_min integer,
-    status_max integer,
-    transport text,
-    error_type text,
-    error_code text,
-    verdict text NOT NULL,
-    honour_retry_after boolean DEFAULT false NOT NULL,
-    sentence text NOT NULL,
-    CONSTRAINT provider_outcomes_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
-    CONSTRAINT provider_outcomes_sentence_check CHECK (((char_length(sentence) >= 1) AND (char_length(sentence) <= 200))),
-    CONSTRAINT provider_outcomes_status_or_transport CHECK (((transport IS NULL) = ((status_min IS NOT NULL) AND (status_max IS NOT NULL)))),
-    CONSTRAINT provider_outcomes_transport_check CHECK ((transport = ANY (ARRAY['connect'::text, 'timeout'::text, 'reset'::text, 'other'::text]))),
-    CONSTRAINT provider_outcomes_verdict_check CHECK ((verdict = ANY (ARRAY['object'::text, 'declined'::text, 'retry'::text, 'reconcile'::text, 'dead'::text])))
-);
-
---
--- Name: TABLE provider_outcomes; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON TABLE orderflow.provider_outcomes IS 'Classification of a provider call''s outcome (HTTP status, Stripe error type/code, or transport error), first matching rule wins. Verdicts: object (read the returned object), declined, retry (same key), reconcile (look up what happened before any new key), dead (stop, an operator acts).';
 
 --
 -- Name: reservations; Type: TABLE; Schema: orderflow; Owner: -
@@ -706,6 +955,66 @@ CREATE VIEW orderflow.stuck_workflows AS
 COMMENT ON VIEW orderflow.stuck_workflows IS 'Unfinished workflows that are suspended or were created longer ago than settings.stuck_after, with the step they wait on and the internal detail of their last error.';
 
 --
+-- Name: webhook_subscriptions; Type: VIEW; Schema: orderflow; Owner: -
+--
+
+CREATE VIEW orderflow.webhook_subscriptions AS
+ SELECT w.id,
+    w.url,
+    w.events,
+    w.enabled,
+    w.disabled_reason,
+    c.state AS circuit,
+    c.open_until,
+    c.paused_until,
+    c.rate_per_second,
+    w.timeout_ms,
+    ( SELECT count(*) AS count
+           FROM orderflow.effects e
+          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'open'::text))) AS pending,
+    ( SELECT count(*) AS count
+           FROM orderflow.effects e
+          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'dead'::text))) AS dead,
+    last.finished_at AS last_delivered_at,
+    err.last_error,
+    err.updated_at AS last_error_at,
+    w.previous_secret_until AS old_secret_signs_until,
+    w.created_at
+   FROM (((orderflow.webhooks w
+     LEFT JOIN orderflow.circuits c ON ((c.provider = ('webhook:'::text || w.id))))
+     LEFT JOIN LATERAL ( SELECT e.finished_at
+           FROM orderflow.effects e
+          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'succeeded'::text))
+          ORDER BY e.finished_at DESC
+         LIMIT 1) last ON (true))
+     LEFT JOIN LATERAL ( SELECT e.last_error,
+            e.updated_at
+           FROM orderflow.effects e
+          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = ANY (ARRAY['open'::text, 'dead'::text])) AND (e.last_error IS NOT NULL))
+          ORDER BY e.updated_at DESC
+         LIMIT 1) err ON (true))
+  WHERE (w.removed_at IS NULL);
+
+--
+-- Name: VIEW webhook_subscriptions; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON VIEW orderflow.webhook_subscriptions IS 'Webhook subscriptions and their health: enabled, circuit, pending and dead deliveries, last delivery, last error. Secrets are never shown.';
+
+--
+-- Name: webhooks_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE orderflow.webhooks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME orderflow.webhooks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: workflow_statuses; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -742,6 +1051,27 @@ CREATE TABLE orderflow.workflow_transitions (
 COMMENT ON TABLE orderflow.workflow_transitions IS 'The status changes _transition() allows; any other raises OFX01. Rows come from db/functions/15_state_machine.sql.';
 
 --
+-- Name: circuit_calls circuit_calls_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.circuit_calls
+    ADD CONSTRAINT circuit_calls_pkey PRIMARY KEY (provider, second, stripe);
+
+--
+-- Name: circuit_transitions circuit_transitions_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.circuit_transitions
+    ADD CONSTRAINT circuit_transitions_pkey PRIMARY KEY (from_state, to_state);
+
+--
+-- Name: circuits circuits_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.circuits
+    ADD CONSTRAINT circuits_pkey PRIMARY KEY (provider);
+
+--
 -- Name: currencies currencies_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
@@ -763,18 +1093,18 @@ ALTER TABLE ONLY orderflow.effects
     ADD CONSTRAINT effects_idempotency_key_key UNIQUE (idempotency_key);
 
 --
--- Name: effects effects_order_id_kind_key; Type: CONSTRAINT; Schema: orderflow; Owner: -
---
-
-ALTER TABLE ONLY orderflow.effects
-    ADD CONSTRAINT effects_order_id_kind_key UNIQUE (order_id, kind);
-
---
 -- Name: effects effects_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
 ALTER TABLE ONLY orderflow.effects
     ADD CONSTRAINT effects_pkey PRIMARY KEY (id);
+
+--
+-- Name: event_types event_types_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.event_types
+    ADD CONSTRAINT event_types_pkey PRIMARY KEY (type);
 
 --
 -- Name: faults faults_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
@@ -875,6 +1205,13 @@ ALTER TABLE ONLY orderflow.providers
     ADD CONSTRAINT providers_pkey PRIMARY KEY (name);
 
 --
+-- Name: rate_buckets rate_buckets_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.rate_buckets
+    ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (provider, stripe);
+
+--
 -- Name: reservations reservations_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
@@ -910,6 +1247,13 @@ ALTER TABLE ONLY orderflow.step_errors
     ADD CONSTRAINT step_errors_pkey PRIMARY KEY (sqlstate);
 
 --
+-- Name: webhooks webhooks_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.webhooks
+    ADD CONSTRAINT webhooks_pkey PRIMARY KEY (id);
+
+--
 -- Name: workflow_statuses workflow_statuses_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
@@ -938,16 +1282,46 @@ ALTER TABLE ONLY orderflow.workflows
     ADD CONSTRAINT workflows_pkey PRIMARY KEY (order_id);
 
 --
--- Name: effects_due; Type: INDEX; Schema: orderflow; Owner: -
+-- Name: circuit_calls_second; Type: INDEX; Schema: orderflow; Owner: -
 --
 
-CREATE INDEX effects_due ON orderflow.effects USING btree (next_attempt_at) WHERE (state = 'open'::text);
+CREATE INDEX circuit_calls_second ON orderflow.circuit_calls USING btree (second);
+
+--
+-- Name: effects_dead; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX effects_dead ON orderflow.effects USING btree (provider, finished_at) WHERE (state = 'dead'::text);
+
+--
+-- Name: effects_due_by_provider; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX effects_due_by_provider ON orderflow.effects USING btree (provider, next_attempt_at) WHERE (state = 'open'::text);
+
+--
+-- Name: effects_event; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX effects_event ON orderflow.effects USING btree (event_id) WHERE (event_id IS NOT NULL);
+
+--
+-- Name: effects_one_payment_call_per_kind; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE UNIQUE INDEX effects_one_payment_call_per_kind ON orderflow.effects USING btree (order_id, kind) WHERE (kind <> 'webhook'::text);
 
 --
 -- Name: idempotency_keys_expires_at; Type: INDEX; Schema: orderflow; Owner: -
 --
 
 CREATE INDEX idempotency_keys_expires_at ON orderflow.idempotency_keys USING btree (expires_at);
+
+--
+-- Name: outbox_by_transaction; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX outbox_by_transaction ON orderflow.outbox USING btree (txid, id);
 
 --
 -- Name: outbox_order_id; Type: INDEX; Schema: orderflow; Owner: -
@@ -985,6 +1359,13 @@ CREATE INDEX workflows_unfinished ON orderflow.workflows USING btree (created_at
 
 ALTER TABLE ONLY orderflow.idempotency_keys
     ADD CONSTRAINT idempotency_keys_order_id_fkey FOREIGN KEY (order_id) REFERENCES orderflow.orders(id) DEFERRABLE INITIALLY DEFERRED;
+
+--
+-- Name: rate_buckets rate_buckets_provider_fkey; Type: FK CONSTRAINT; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE ONLY orderflow.rate_buckets
+    ADD CONSTRAINT rate_buckets_provider_fkey FOREIGN KEY (provider) REFERENCES orderflow.circuits(provider) ON DELETE CASCADE;
 
 --
 -- Name: workflow_transitions workflow_transitions_from_status_fkey; Type: FK CONSTRAINT; Schema: orderflow; Owner: -

@@ -32,7 +32,8 @@ COMMENT ON FUNCTION orderflow._effect_state(orderflow.effects) IS
 -- _workflow_state(workflow) → jsonb: the state document of one workflow row and its steps.
 -- A charge made at the payment provider shows its provider call (and the refund's) under
 -- steps.charge.provider / steps.charge.refund; while the workflow waits on it, nextRetryAt is
--- the call's next attempt.
+-- the call's next attempt, and waitingFor says what holds it back (circuit_open, half_open,
+-- paused, rate_limited; null when nothing does).
 CREATE OR REPLACE FUNCTION orderflow._workflow_state(p_wf orderflow.workflows)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -44,7 +45,8 @@ DECLARE
     v_state  jsonb;
 BEGIN
     -- One index probe; none is found for an order charged through the ledger.
-    FOR v_row IN SELECT * FROM orderflow.effects e WHERE e.order_id = p_wf.order_id LOOP
+    FOR v_row IN SELECT * FROM orderflow.effects e
+                  WHERE e.order_id = p_wf.order_id AND e.kind <> 'webhook' LOOP
         IF v_row.kind = 'charge' THEN
             v_charge := v_row;
         ELSE
@@ -74,6 +76,12 @@ BEGIN
         'updatedAt', orderflow._iso(p_wf.updated_at));
     IF v_charge.id IS NOT NULL THEN
         v_state := jsonb_set(v_state, '{steps,charge,provider}', orderflow._effect_state(v_charge));
+        IF v_charge.state = 'open' AND COALESCE(v_charge.leased_until <= orderflow.clock_now(), true) THEN
+            -- Why it waits: an open circuit, a pause, the rate limit (44_circuits.sql).
+            v_state := jsonb_set(v_state, '{steps,charge,provider,waitingFor}',
+                                 COALESCE(orderflow._waiting_for(v_charge.provider, orderflow.clock_now()),
+                                          'null'));
+        END IF;
         IF v_charge.state = 'open' AND v_charge.last_error IS NOT NULL THEN
             v_state := jsonb_set(v_state, '{steps,charge,lastError}', to_jsonb(v_charge.last_error));
         END IF;
@@ -83,6 +91,11 @@ BEGIN
     END IF;
     IF v_refund.id IS NOT NULL THEN
         v_state := jsonb_set(v_state, '{steps,charge,refund}', orderflow._effect_state(v_refund));
+        IF v_refund.state = 'open' AND COALESCE(v_refund.leased_until <= orderflow.clock_now(), true) THEN
+            v_state := jsonb_set(v_state, '{steps,charge,refund,waitingFor}',
+                                 COALESCE(orderflow._waiting_for(v_refund.provider, orderflow.clock_now()),
+                                          'null'));
+        END IF;
     END IF;
     RETURN v_state;
 END

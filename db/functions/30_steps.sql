@@ -66,7 +66,8 @@ $$;
 COMMENT ON FUNCTION orderflow._confirm(orderflow.workflows, timestamptz) IS
     'Internal (confirm step): the order.confirmed outbox event, key <orderId>:confirm.';
 
--- _emit(workflow, key_suffix, event_type, now) → bigint: one outbox event keyed <orderId>:<suffix>.
+-- _emit(workflow, key_suffix, event_type, now) → bigint: one outbox event keyed <orderId>:<suffix>,
+-- fanned out into one webhook delivery per subscription that wants it (47_webhooks.sql).
 -- No NOTIFY here: it would serialise every workflow's commit (006_outbox_relay.sql); the relay
 -- publish_outbox() sends it once the event is committed.
 CREATE OR REPLACE FUNCTION orderflow._emit(p_wf orderflow.workflows, p_suffix text, p_type text,
@@ -75,16 +76,20 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_id bigint;
+    v_id      bigint;
+    v_payload jsonb;
 BEGIN
     INSERT INTO orderflow.outbox (event_key, order_id, event_type, payload, created_at)
     VALUES (p_wf.order_id || ':' || p_suffix, p_wf.order_id, p_type,
             jsonb_build_object('orderId', p_wf.order_id, 'amount', trim_scale(p_wf.amount),
                                'item', p_wf.item),
             p_now)
-    RETURNING id INTO v_id;
+    RETURNING id, payload INTO v_id, v_payload;
+    -- Webhook deliveries, in this transaction: the event and its deliveries commit together.
+    PERFORM orderflow._fan_out(v_id, p_wf.order_id, p_type, v_payload, p_now);
     RETURN v_id;
 END
 $$;
 COMMENT ON FUNCTION orderflow._emit(orderflow.workflows, text, text, timestamptz) IS
-    'Internal: writes one outbox event keyed <orderId>:<suffix>; publish_outbox() NOTIFYs it after commit.';
+    'Internal: writes one outbox event keyed <orderId>:<suffix> and its webhook deliveries; '
+    'publish_outbox() NOTIFYs it after commit.';

@@ -51,7 +51,8 @@ COMMENT ON FUNCTION orderflow._setting_ms(jsonb, text, integer) IS
 -- provider at base_url (Stripe's API), or back to the in-database ledger when base_url is null.
 -- Settings: timeoutMs (100..60000, default 10000), currency (default usd), paymentMethod,
 -- stripeVersion (default 2024-06-20), reconcileDelayMs (0..3600000, default 60000: Stripe's
--- search lags writes by up to a minute). 22023 for anything else. Operators only.
+-- search lags writes by up to a minute), and the provider's rate limit and circuit breaker
+-- (ratePerSecond, circuit*: 44_circuits.sql _set_limits). 22023 for anything else. Operators only.
 CREATE OR REPLACE FUNCTION orderflow.set_provider(p_name text, p_base_url text,
                                                   p_settings jsonb DEFAULT '{}')
 RETURNS jsonb
@@ -105,12 +106,18 @@ BEGIN
                    OR (p_settings ->> v_key) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?$' THEN
                     RAISE EXCEPTION 'stripeVersion must look like 2024-06-20' USING ERRCODE = '22023';
                 END IF;
+            WHEN 'ratePerSecond', 'circuitMinimumCalls', 'circuitWindowMs', 'circuitFailureRate',
+                 'circuitOpenMs', 'circuitMaxOpenMs', 'circuitProbes' THEN
+                NULL;  -- checked and written by _set_limits below
             ELSE
                 RAISE EXCEPTION 'unknown provider setting %', v_key
                     USING ERRCODE = '22023',
-                          HINT = 'Known: timeoutMs, currency, paymentMethod, stripeVersion, reconcileDelayMs.';
+                          HINT = 'Known: timeoutMs, currency, paymentMethod, stripeVersion, reconcileDelayMs, '
+                                 'ratePerSecond, circuitMinimumCalls, circuitWindowMs, circuitFailureRate, '
+                                 'circuitOpenMs, circuitMaxOpenMs, circuitProbes.';
         END CASE;
     END LOOP;
+    PERFORM orderflow._set_limits(p_name, p_settings, orderflow.clock_now());
     INSERT INTO orderflow.providers (name, base_url, settings, updated_at)
     VALUES (p_name, p_base_url, p_settings, orderflow.clock_now())
     ON CONFLICT (name) DO UPDATE
@@ -267,10 +274,14 @@ DECLARE
     v_path    text;
     v_charge  text;
 BEGIN
+    IF p_effect.kind = 'webhook' THEN
+        RETURN orderflow._webhook_request(p_effect);  -- 47_webhooks.sql
+    END IF;
     IF p_effect.phase = 'send' THEN
         RETURN jsonb_build_object(
             'id', p_effect.id, 'token', p_effect.lease_token, 'orderId', p_effect.order_id,
-            'kind', p_effect.kind, 'phase', p_effect.phase, 'method', p_effect.method,
+            'kind', p_effect.kind, 'provider', 'payments', 'phase', p_effect.phase,
+            'method', p_effect.method,
             'url', p_provider.base_url || p_effect.path, 'body', p_effect.body,
             'headers', jsonb_build_array(
                 jsonb_build_array('Idempotency-Key', p_effect.idempotency_key),
@@ -292,7 +303,7 @@ BEGIN
     END IF;
     RETURN jsonb_build_object(
         'id', p_effect.id, 'token', p_effect.lease_token, 'orderId', p_effect.order_id,
-        'kind', p_effect.kind, 'phase', p_effect.phase, 'method', 'GET',
+        'kind', p_effect.kind, 'provider', 'payments', 'phase', p_effect.phase, 'method', 'GET',
         'url', p_provider.base_url || v_path, 'body', '',
         'headers', jsonb_build_array(jsonb_build_array('Stripe-Version', v_version)),
         'timeoutMs', orderflow._setting_ms(p_provider.settings, 'timeoutMs', 10000));
@@ -302,40 +313,64 @@ COMMENT ON FUNCTION orderflow._effect_request(orderflow.effects, orderflow.provi
     'Internal: the request of an effect''s next attempt (stored request, or a lookup), with its lease token.';
 
 -- _lease(effect_id, owner, now) → jsonb: leases one due open effect (skipping it when another
--- holds its row) to p_owner and returns its request, or null. Counts the attempt.
+-- holds its row) to p_owner and returns its request, or null. The one place a lease is made:
+-- the provider's circuit and rate limit are asked first (_admit, 44_circuits.sql), and a call
+-- they hold back is left untouched (not leased, no attempt counted). Counts the attempt.
 CREATE OR REPLACE FUNCTION orderflow._lease(p_effect_id bigint, p_owner text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_provider orderflow.providers := orderflow._provider();
+    v_provider orderflow.providers;
     v_effect   orderflow.effects;
+    v_timeout  integer;
     v_until    timestamptz;
+    v_admit    text;
 BEGIN
-    IF v_provider.name IS NULL OR p_owner IS NULL THEN
-        RETURN NULL;  -- no provider (effects wait until one is set again), or a front without a key
+    IF p_owner IS NULL THEN
+        RETURN NULL;  -- a front without a key
     END IF;
-    v_until := p_now + (orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000) + 5000)
-                       * interval '1 millisecond';
-    UPDATE orderflow.effects e
-       SET lease_token = gen_random_uuid(), lease_owner = p_owner,
-           leased_until = v_until, next_attempt_at = v_until,
-           attempts = e.attempts + 1, updated_at = p_now
-     WHERE e.id = (SELECT d.id FROM orderflow.effects d
-                    WHERE d.id = p_effect_id AND d.state = 'open' AND d.next_attempt_at <= p_now
-                      FOR UPDATE SKIP LOCKED)
-    RETURNING * INTO v_effect;
+    SELECT * INTO v_effect FROM orderflow.effects d
+     WHERE d.id = p_effect_id AND d.state = 'open' AND d.next_attempt_at <= p_now
+       FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    IF v_effect.kind = 'webhook' THEN
+        SELECT w.timeout_ms INTO v_timeout FROM orderflow.webhooks w
+         WHERE w.id = v_effect.webhook_id AND w.enabled;
+        IF NOT FOUND THEN
+            RETURN NULL;  -- disabled (it waits for enable_webhook) or removed (remove_webhook abandons it)
+        END IF;
+    ELSE
+        v_provider := orderflow._provider();
+        IF v_provider.name IS NULL THEN
+            RETURN NULL;  -- no provider: payment calls wait until one is set again
+        END IF;
+        v_timeout := orderflow._setting_ms(v_provider.settings, 'timeoutMs', 10000);
+    END IF;
+    v_until := p_now + (v_timeout + 5000) * interval '1 millisecond';
+    v_admit := orderflow._admit(v_effect.provider, v_until, p_now);
+    IF v_admit NOT IN ('closed', 'probe') THEN
+        RETURN NULL;
+    END IF;
+    UPDATE orderflow.effects e
+       SET lease_token = gen_random_uuid(), lease_owner = p_owner,
+           leased_until = v_until, next_attempt_at = v_until,
+           attempts = e.attempts + 1, updated_at = p_now, circuit_probe = (v_admit = 'probe'),
+           key_sent_at = COALESCE(e.key_sent_at, CASE WHEN e.phase = 'send' THEN p_now END)
+     WHERE e.id = p_effect_id
+    RETURNING * INTO v_effect;
     RETURN orderflow._effect_request(v_effect, v_provider);
 END
 $$;
 COMMENT ON FUNCTION orderflow._lease(bigint, text, timestamptz) IS
-    'Internal: leases a due open effect to p_owner (new lease token, lease = timeoutMs + 5 s, one '
-    'attempt counted) and returns its request; null when not due, held, or no provider is set.';
+    'Internal: leases a due open effect to p_owner (new lease token, lease = timeout + 5 s, one '
+    'attempt counted) once its provider''s circuit and rate limit admit it, and returns its '
+    'request; null when not due, held, held back, or no provider is set.';
 
--- _lease_for_order(order_id, owner, now) → jsonb: leases the order's due open effect, if any.
+-- _lease_for_order(order_id, owner, now) → jsonb: leases the order's due open charge or refund,
+-- if any (webhook deliveries are the janitor's: a client never waits on a consumer).
 CREATE OR REPLACE FUNCTION orderflow._lease_for_order(p_order_id text, p_owner text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
@@ -347,7 +382,7 @@ BEGIN
         RETURN NULL;
     END IF;
     SELECT id INTO v_id FROM orderflow.effects
-     WHERE order_id = p_order_id AND state = 'open' AND next_attempt_at <= p_now
+     WHERE order_id = p_order_id AND kind <> 'webhook' AND state = 'open' AND next_attempt_at <= p_now
      ORDER BY kind LIMIT 1;
     IF v_id IS NULL THEN
         RETURN NULL;
@@ -358,9 +393,15 @@ $$;
 COMMENT ON FUNCTION orderflow._lease_for_order(text, text, timestamptz) IS
     'Internal: leases the order''s due open effect to p_owner and returns its request, or null.';
 
--- claim_effects(limit, owner) → setof jsonb: the janitor's claim: leases up to p_limit due open
--- effects (oldest due first, FOR UPDATE SKIP LOCKED) to p_owner and returns their requests.
-CREATE OR REPLACE FUNCTION orderflow.claim_effects(p_limit integer, p_owner text)
+-- claim_effects(limit, owner, with_payments) → setof jsonb: the janitor's claim: leases up to
+-- p_limit due open effects to p_owner and returns their requests. It visits only providers that
+-- may send now (circuit not open, not paused; webhooks enabled; payments only when
+-- p_with_payments: a server without the provider's key sends webhooks alone), in random order
+-- so none starves another, each oldest due first with FOR UPDATE SKIP LOCKED; it stops at a
+-- provider's first call its circuit or rate limit holds back. Also drops circuit windows
+-- older than an hour.
+CREATE OR REPLACE FUNCTION orderflow.claim_effects(p_limit integer, p_owner text,
+                                                   p_with_payments boolean DEFAULT true)
 RETURNS SETOF jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -368,28 +409,48 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 DECLARE
-    v_now timestamptz := orderflow.clock_now();
-    v_id  bigint;
+    v_now      timestamptz := orderflow.clock_now();
+    v_provider text;
+    v_id       bigint;
+    v_request  jsonb;
+    v_count    integer := 0;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'limit must be from 1 to 1000' USING ERRCODE = '22023';
     END IF;
     PERFORM orderflow._check_text('owner', p_owner, 200);
-    -- Claimed here (row locks, SKIP LOCKED), leased by _lease, the one place a lease is made.
-    FOR v_id IN
-        SELECT d.id FROM orderflow.effects d
-         WHERE d.state = 'open' AND d.next_attempt_at <= v_now
-         ORDER BY d.next_attempt_at
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+    DELETE FROM orderflow.circuit_calls WHERE second < extract(epoch FROM v_now)::bigint - 3600;
+    FOR v_provider IN
+        SELECT c.provider FROM orderflow.circuits c
+         WHERE (c.provider <> 'payments' OR COALESCE(p_with_payments, true))
+           AND NOT (c.state = 'open' AND c.open_until > v_now)
+           AND (c.paused_until IS NULL OR c.paused_until <= v_now)
+           AND (c.provider = 'payments' OR EXISTS (
+                    SELECT 1 FROM orderflow.webhooks w
+                     WHERE c.provider = 'webhook:' || w.id AND w.enabled))
+         ORDER BY random()
     LOOP
-        RETURN NEXT orderflow._lease(v_id, p_owner, v_now);
+        -- Claimed here (row locks, SKIP LOCKED), leased by _lease, the one place a lease is made.
+        FOR v_id IN
+            SELECT d.id FROM orderflow.effects d
+             WHERE d.provider = v_provider AND d.state = 'open' AND d.next_attempt_at <= v_now
+             ORDER BY d.next_attempt_at
+             LIMIT p_limit - v_count
+               FOR UPDATE SKIP LOCKED
+        LOOP
+            v_request := orderflow._lease(v_id, p_owner, v_now);
+            EXIT WHEN v_request IS NULL;  -- held back: the rest of this provider waits too
+            v_count := v_count + 1;
+            RETURN NEXT v_request;
+        END LOOP;
+        EXIT WHEN v_count >= p_limit;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION orderflow.claim_effects(integer, text) IS
-    'Janitor: leases up to p_limit due provider effects (FOR UPDATE SKIP LOCKED; an expired lease is '
-    'due again) to p_owner and returns the requests to send; report each with report_effect().';
+COMMENT ON FUNCTION orderflow.claim_effects(integer, text, boolean) IS
+    'Janitor: leases up to p_limit due calls (payment calls only when p_with_payments) of providers '
+    'whose circuit and rate limit admit them (FOR UPDATE SKIP LOCKED; an expired lease is due '
+    'again) to p_owner and returns the requests to send; report each with report_effect().';
 
 -- _outcome_object(effect, body) → jsonb: the object an answer is about: the returned object, or
 -- from a search or list the one that counts (succeeded before processing before the rest);
@@ -408,9 +469,21 @@ $$;
 COMMENT ON FUNCTION orderflow._outcome_object(orderflow.effects, jsonb) IS
     'Internal: the object a provider answer reports on (the best match of a search or list; null if empty).';
 
--- _effect_retry(effect, sentence, detail, http_status, delay_floor_ms, now) → effects: schedules
--- the next attempt (backoff of effect_policies, no earlier than p_floor_ms), or makes the effect
--- dead when attempts or the key window are used up.
+-- _key_may_expire(effect, now) → boolean: the effect's idempotency key was first sent 20 h or
+-- more ago (Stripe keeps keys at least 24 h): re-sending it could execute twice.
+CREATE OR REPLACE FUNCTION orderflow._key_may_expire(p_effect orderflow.effects, p_now timestamptz)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT p_effect.key_sent_at IS NOT NULL AND p_now - p_effect.key_sent_at >= interval '20 hours'
+$$;
+COMMENT ON FUNCTION orderflow._key_may_expire(orderflow.effects, timestamptz) IS
+    'Internal: true once a call''s key was first sent 20 h ago or more (then it is looked up, never re-sent).';
+
+-- _effect_retry(effect, outcome, sentence, detail, delay_floor_ms, now) → effects: schedules
+-- the next attempt (effect_policies: its schedule when it has one, else backoff; no earlier
+-- than p_floor_ms, a Retry-After), or makes the effect dead when attempts or the give-up time
+-- are used up.
 CREATE OR REPLACE FUNCTION orderflow._effect_retry(p_effect orderflow.effects, p_outcome text,
                                                    p_sentence text, p_detail text,
                                                    p_floor_ms double precision, p_now timestamptz)
@@ -423,6 +496,9 @@ DECLARE
     v_effect orderflow.effects;
 BEGIN
     SELECT * INTO STRICT v_policy FROM orderflow.effect_policies WHERE kind = p_effect.kind;
+    IF v_policy.schedule_ms IS NOT NULL THEN
+        v_policy.max_attempts := cardinality(v_policy.schedule_ms);
+    END IF;
     IF p_effect.attempts >= v_policy.max_attempts OR p_now - p_effect.created_at >= v_policy.give_up_after THEN
         UPDATE orderflow.effects
            SET state = 'dead', next_attempt_at = NULL, finished_at = p_now, updated_at = p_now,
@@ -434,10 +510,17 @@ BEGIN
         RETURN v_effect;
     END IF;
     v_delay := greatest(COALESCE(p_floor_ms, 0),
-                        orderflow._backoff(v_policy.base_delay_ms, v_policy.multiplier,
-                                           v_policy.max_delay_ms, v_policy.jitter, p_effect.attempts));
+                        CASE WHEN v_policy.schedule_ms IS NOT NULL
+                             THEN v_policy.schedule_ms[p_effect.attempts + 1]::double precision
+                             ELSE orderflow._backoff(v_policy.base_delay_ms, v_policy.multiplier,
+                                                     v_policy.max_delay_ms, v_policy.jitter,
+                                                     p_effect.attempts) END);
     UPDATE orderflow.effects
        SET next_attempt_at = p_now + v_delay * interval '1 millisecond', updated_at = p_now,
+           -- A payment key first sent 20 h ago may expire at the provider before the next
+           -- attempt: from now on it is only looked up, never re-sent.
+           phase = CASE WHEN kind <> 'webhook' AND orderflow._key_may_expire(p_effect, p_now)
+                        THEN 'lookup' ELSE phase END,
            last_outcome = p_outcome, last_error = p_sentence, last_detail = p_detail,
            lease_token = NULL, leased_until = NULL
      WHERE id = p_effect.id
@@ -520,12 +603,18 @@ BEGIN
                                v_body -> 'error' ->> 'code', v_body -> 'error' ->> 'message'), 500);
 
     SELECT * INTO v_rule FROM orderflow.provider_outcomes r
-     WHERE (r.phase IS NULL OR r.phase = p_effect.phase)
+     WHERE r.target = CASE WHEN p_effect.kind = 'webhook' THEN 'webhook' ELSE 'payments' END
+       AND (r.phase IS NULL OR r.phase = p_effect.phase)
        AND CASE WHEN v_transport IS NOT NULL THEN r.transport = v_transport
                 ELSE v_status BETWEEN r.status_min AND r.status_max END
        AND (r.error_type IS NULL OR r.error_type = v_body -> 'error' ->> 'type')
        AND (r.error_code IS NULL OR r.error_code = v_body -> 'error' ->> 'code')
      ORDER BY r.rule LIMIT 1;
+    IF v_rule.honour_retry_after AND (p_outcome ->> 'retryAfter') ~ '^[0-9]{1,6}$' THEN
+        v_retry_ms := (p_outcome ->> 'retryAfter')::double precision * 1000;
+    END IF;
+    -- The provider's circuit and pause (44_circuits.sql): outside this workflow's rows.
+    PERFORM orderflow._circuit_record(p_effect, v_rule, v_status, v_retry_ms, p_now);
     IF v_rule.rule IS NULL THEN
         RETURN orderflow._effect_final(p_effect, 'dead', v_label,
                                        'unexpected answer from the provider; an operator must act',
@@ -534,9 +623,6 @@ BEGIN
 
     CASE v_rule.verdict
         WHEN 'retry' THEN
-            IF v_rule.honour_retry_after AND (p_outcome ->> 'retryAfter') ~ '^[0-9]{1,6}$' THEN
-                v_retry_ms := (p_outcome ->> 'retryAfter')::double precision * 1000;
-            END IF;
             RETURN orderflow._effect_retry(p_effect, v_label, v_rule.sentence, v_detail, v_retry_ms, p_now);
         WHEN 'reconcile' THEN
             -- Stripe stored this answer under the key: the same key would replay it. Look first.
@@ -547,6 +633,11 @@ BEGIN
                 CASE WHEN v_effect.object_id IS NULL
                      THEN orderflow._setting_ms(v_settings, 'reconcileDelayMs', 60000) END, p_now);
         WHEN 'dead' THEN
+            RETURN orderflow._effect_final(p_effect, 'dead', v_label, v_rule.sentence, v_detail, NULL, p_now);
+        WHEN 'delivered' THEN
+            RETURN orderflow._effect_final(p_effect, 'succeeded', v_label, v_rule.sentence, NULL, NULL, p_now);
+        WHEN 'disable' THEN
+            PERFORM orderflow._disable_webhook(p_effect.webhook_id, v_rule.sentence, p_now);
             RETURN orderflow._effect_final(p_effect, 'dead', v_label, v_rule.sentence, v_detail, NULL, p_now);
         WHEN 'declined' THEN
             RETURN orderflow._effect_final(p_effect, 'failed', v_label, v_rule.sentence, v_detail,
@@ -563,7 +654,7 @@ BEGIN
                idempotency_key = key_base || ':' || (key_generation + 1),
                next_attempt_at = p_now, updated_at = p_now, last_outcome = v_label,
                last_error = 'the provider has no record of it; sending again with a new key',
-               last_detail = v_detail, lease_token = NULL, leased_until = NULL
+               last_detail = v_detail, lease_token = NULL, leased_until = NULL, key_sent_at = NULL
          WHERE id = p_effect.id
         RETURNING * INTO v_effect;
         RETURN v_effect;
@@ -667,8 +758,9 @@ COMMENT ON FUNCTION orderflow._after_effect(orderflow.workflows, orderflow.effec
 -- attempt: {status, body, retryAfter} for an answer, {transport: connect|timeout|reset|other,
 -- error} when none came. Takes the workflow's row lock, then the effect's; a report whose
 -- token is not the effect's current lease (a stale or duplicate worker) changes nothing.
--- Returns the workflow's state and the next request to send inline (leased to p_owner), if any.
--- OF404 unknown effect, 22023 bad outcome.
+-- Returns the workflow's state and the next request to send inline (leased to p_owner), if any;
+-- for a webhook delivery {"delivery": its state} and no next request. OF404 unknown effect,
+-- 22023 bad outcome.
 CREATE OR REPLACE FUNCTION orderflow.report_effect(p_effect_id bigint, p_lease_token uuid,
                                                    p_outcome jsonb, p_owner text DEFAULT NULL)
 RETURNS TABLE (state jsonb, effect jsonb)
@@ -679,6 +771,7 @@ SET jit = off
 AS $$
 DECLARE
     v_order_id text;
+    v_kind     text;
     v_wf       orderflow.workflows;
     v_effect   orderflow.effects;
     v_now      timestamptz;
@@ -686,12 +779,15 @@ BEGIN
     IF p_outcome IS NULL OR jsonb_typeof(p_outcome) <> 'object' THEN
         RAISE EXCEPTION 'outcome must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    SELECT e.order_id INTO v_order_id FROM orderflow.effects e WHERE e.id = p_effect_id;
+    SELECT e.order_id, e.kind INTO v_order_id, v_kind FROM orderflow.effects e WHERE e.id = p_effect_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'effect % not found', p_effect_id USING ERRCODE = 'OF404';
     END IF;
-    -- The lock order: the workflow first, then its effect.
-    SELECT * INTO v_wf FROM orderflow.workflows w WHERE w.order_id = v_order_id FOR UPDATE;
+    -- The lock order: the workflow first, then its effect. A webhook delivery changes no
+    -- workflow: it takes its own row only.
+    IF v_kind <> 'webhook' THEN
+        SELECT * INTO v_wf FROM orderflow.workflows w WHERE w.order_id = v_order_id FOR UPDATE;
+    END IF;
     SELECT * INTO v_effect FROM orderflow.effects e WHERE e.id = p_effect_id FOR UPDATE;
     v_now := orderflow.clock_now();
     IF p_lease_token IS NULL OR v_effect.state <> 'open'
@@ -702,6 +798,12 @@ BEGIN
         IF v_wf.order_id IS NOT NULL THEN
             v_wf := orderflow._after_effect(v_wf, v_effect, v_now);
         END IF;
+    END IF;
+    IF v_kind = 'webhook' THEN
+        SELECT * INTO v_effect FROM orderflow.effects e WHERE e.id = p_effect_id;
+        state := jsonb_build_object('delivery', orderflow._effect_state(v_effect));
+        RETURN NEXT;
+        RETURN;
     END IF;
     state := CASE WHEN v_wf.order_id IS NOT NULL THEN orderflow._workflow_state(v_wf) END;
     effect := orderflow._lease_for_order(v_order_id, p_owner, v_now);
@@ -761,26 +863,52 @@ COMMENT ON FUNCTION orderflow.cancel_order_http(text, jsonb, text) IS
     'POST /api/orders/{orderId}/cancel from the HTTP front: cancel_order_request, plus the refund '
     'request to send inline (leased to p_owner), if one is due.';
 
--- _reopen_effects(order_id, now) → integer: an operator's retry of the order's dead effects:
--- they are open again, due now, as a lookup (what happened is unknown), with fresh attempts.
+-- _reopen_effect(effect_id, due_at, now) → boolean: puts one dead effect back: open, due at
+-- p_due_at, attempts and give-up time fresh, the same key — except a payment call whose key
+-- may have expired (_key_may_expire), which is only looked up (reconciliation), never re-sent.
+-- The caller holds the workflow's lock for a charge or refund.
+CREATE OR REPLACE FUNCTION orderflow._reopen_effect(p_effect_id bigint, p_due_at timestamptz,
+                                                    p_now timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    UPDATE orderflow.effects e
+       SET state = 'open',
+           phase = CASE WHEN e.kind <> 'webhook' AND (e.key_sent_at IS NULL OR orderflow._key_may_expire(e, p_now))
+                        THEN 'lookup' ELSE e.phase END,
+           attempts = 0, next_attempt_at = p_due_at, finished_at = NULL, created_at = p_now,
+           updated_at = p_now, circuit_probe = false, last_error = 'put back by an operator'
+     WHERE e.id = p_effect_id AND e.state = 'dead';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION orderflow._reopen_effect(bigint, timestamptz, timestamptz) IS
+    'Internal (resume_now, redrive): a dead effect open again with fresh attempts and its key; a '
+    'payment call whose key may have expired goes to reconciliation (lookup) instead.';
+
+-- _reopen_effects(order_id, now) → integer: an operator's retry of the order's dead charge or
+-- refund (resume_now): open again, due now (_reopen_effect).
 CREATE OR REPLACE FUNCTION orderflow._reopen_effects(p_order_id text, p_now timestamptz)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_count integer;
+    v_id    bigint;
+    v_count integer := 0;
 BEGIN
-    UPDATE orderflow.effects
-       SET state = 'open', phase = 'lookup', attempts = 0, next_attempt_at = p_now,
-           finished_at = NULL, created_at = p_now, updated_at = p_now,
-           last_error = 'reopened by an operator'
-     WHERE order_id = p_order_id AND state = 'dead';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    FOR v_id IN SELECT e.id FROM orderflow.effects e
+                 WHERE e.order_id = p_order_id AND e.kind <> 'webhook' AND e.state = 'dead'
+                 ORDER BY e.id FOR UPDATE LOOP
+        IF orderflow._reopen_effect(v_id, p_now, p_now) THEN
+            v_count := v_count + 1;
+        END IF;
+    END LOOP;
     RETURN v_count;
 END
 $$;
 COMMENT ON FUNCTION orderflow._reopen_effects(text, timestamptz) IS
-    'Internal (resume_now): reopens the order''s dead effects as lookups due now, attempts reset.';
+    'Internal (resume_now): reopens the order''s dead charge and refund, due now, attempts reset.';
 
 -- provider_effects: what operators watch: every effect not succeeded, with its phase in words.
 DROP VIEW IF EXISTS orderflow.provider_effects;
@@ -806,7 +934,7 @@ SELECT e.id,
        e.updated_at
   FROM orderflow.effects e
   LEFT JOIN orderflow.workflows w ON w.order_id = e.order_id
- WHERE e.state <> 'succeeded' AND e.state <> 'abandoned';
+ WHERE e.kind <> 'webhook' AND e.state <> 'succeeded' AND e.state <> 'abandoned';
 COMMENT ON VIEW orderflow.provider_effects IS
     'Provider calls that are not done: in_flight (leased), waiting (retry scheduled), reconciling '
     '(next attempt is a lookup), failed (a refund the provider refused) and dead (an operator acts: '

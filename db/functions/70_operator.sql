@@ -54,8 +54,9 @@ COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
 
 -- prune(older_than) → bigint: deletes expired idempotency keys, the workflows that finished more
 -- than p_older_than ago (with their steps and reservations, taken off the finished counts) and
--- the outbox events published more than p_older_than ago; an event not yet published is never
--- deleted. The ledger and the orders stay. Returns the number of keys and workflows deleted.
+-- the outbox events published more than p_older_than ago (never one unpublished or with a
+-- webhook delivery still open; readers of read_events must keep up within p_older_than), and
+-- webhook deliveries done that long ago (dead ones stay as dead letters). The ledger and the orders stay. Returns the number of keys and workflows deleted.
 -- Locks: the idempotency_keys rows, then the workflows rows it deletes (its DELETE takes them;
 -- a workflow changed meanwhile is re-checked and kept), then their steps and reservations, then
 -- outbox rows.
@@ -87,7 +88,7 @@ BEGIN
          WHERE w.finished_at <= v_cutoff
            -- A refund still at the provider keeps its workflow.
            AND NOT EXISTS (SELECT 1 FROM orderflow.effects e
-                            WHERE e.order_id = w.order_id AND e.state = 'open')
+                            WHERE e.order_id = w.order_id AND e.kind <> 'webhook' AND e.state = 'open')
         RETURNING w.order_id, w.status),
     steps AS (
         DELETE FROM orderflow.workflow_steps s USING old WHERE s.order_id = old.order_id),
@@ -98,7 +99,13 @@ BEGIN
         SELECT status, -count(*) FROM old GROUP BY status)
     SELECT count(*) INTO v_workflows FROM old;
 
-    DELETE FROM orderflow.outbox WHERE published_at <= v_cutoff;
+    -- Events stay while a delivery of theirs is not done; delivered and abandoned deliveries go
+    -- with them (dead ones stay: they are dead letters, with their own copy of the body).
+    DELETE FROM orderflow.effects e
+     WHERE e.kind = 'webhook' AND e.state IN ('succeeded', 'abandoned') AND e.finished_at <= v_cutoff;
+    DELETE FROM orderflow.outbox o
+     WHERE o.published_at <= v_cutoff
+       AND NOT EXISTS (SELECT 1 FROM orderflow.effects e WHERE e.event_id = o.id AND e.state = 'open');
     RETURN v_keys + v_workflows;
 END
 $$;

@@ -18,6 +18,8 @@ GRANT EXECUTE ON FUNCTION
     orderflow.workflow_counts(),
     orderflow.process_order_http(text, jsonb, text, text),
     orderflow.cancel_order_http(text, jsonb, text),
-    orderflow.claim_effects(integer, text),
-    orderflow.report_effect(bigint, uuid, jsonb, text)
+    orderflow.claim_effects(integer, text, boolean),
+    orderflow.report_effect(bigint, uuid, jsonb, text),
+    orderflow.read_events(text, integer),
+    orderflow.provider_health()
 TO orderflow_api;
