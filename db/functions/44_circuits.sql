@@ -417,3 +417,34 @@ $$;
 COMMENT ON FUNCTION orderflow.provider_health() IS
     '/metrics: per provider (payments, webhook:<id>) its circuit, pause, tokens, pending and dead '
     'calls and the oldest pending call''s age in seconds.';
+
+-- reset_circuit(provider) → text: an operator's override: the provider's circuit closed, its
+-- window, probes and pause cleared (what was held back is due at once). Returns the state it
+-- had. OF404 unknown provider.
+CREATE OR REPLACE FUNCTION orderflow.reset_circuit(p_provider text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now     timestamptz := orderflow.clock_now();
+    v_circuit orderflow.circuits;
+    v_was     text;
+BEGIN
+    SELECT * INTO v_circuit FROM orderflow.circuits WHERE provider = p_provider FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'provider % not found', p_provider USING ERRCODE = 'OF404';
+    END IF;
+    v_was := v_circuit.state;
+    IF v_circuit.state <> 'closed' THEN
+        v_circuit := orderflow._circuit_move(v_circuit, 'closed', v_now);
+    END IF;
+    UPDATE orderflow.circuits SET window_started_at = v_now, paused_until = NULL, updated_at = v_now
+     WHERE provider = p_provider;
+    DELETE FROM orderflow.circuit_calls WHERE provider = p_provider;
+    RETURN v_was;
+END
+$$;
+COMMENT ON FUNCTION orderflow.reset_circuit(text) IS
+    'Operators: closes a provider''s circuit and clears its window and pause; returns the state it '
+    'had. OF404 unknown provider.';

@@ -63,7 +63,8 @@ INSERT INTO orderflow.circuit_transitions VALUES
     ('closed',    'open',      'the failure rate reached the threshold'),
     ('open',      'half_open', 'the open time is over: probing'),
     ('half_open', 'open',      'a probe failed'),
-    ('half_open', 'closed',    'the probes succeeded');
+    ('half_open', 'closed',    'the probes succeeded'),
+    ('open',      'closed',    'reset by an operator (reset_circuit)');
 
 CREATE TABLE orderflow.circuits (
     provider          text        PRIMARY KEY CHECK (provider = 'payments' OR provider ~ '^webhook:[0-9]+$'),

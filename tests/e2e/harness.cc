@@ -392,9 +392,14 @@ void Execute(const std::string& sql, const std::vector<std::string>& params) {
 void ResetDrills() {
   Execute("UPDATE orderflow.faults SET remaining = 0");
   Execute("SELECT orderflow.set_provider('payments', NULL)");
+  Execute("SELECT orderflow.reset_circuit('payments')");
+  Execute("SELECT orderflow.remove_webhook(id) FROM orderflow.webhooks WHERE removed_at IS NULL");
   Execute(
       "UPDATE orderflow.retry_policies SET max_attempts = 5, base_delay_ms = 200, multiplier = 2,"
       " max_delay_ms = 10000, jitter = 0.2");
+  Execute(
+      "UPDATE orderflow.effect_policies SET schedule_ms = '{0, 5000, 300000, 1800000, 7200000, "
+      "18000000, 36000000, 50400000, 72000000, 86400000}' WHERE kind = 'webhook'");
 }
 
 void SetRetryDelay(const std::string& step, int delay_ms) {

@@ -133,9 +133,9 @@ long QueryCount(const std::string& sql, const std::vector<std::string>& params =
 // Runs a statement for its effect.
 void Execute(const std::string& sql, const std::vector<std::string>& params = {});
 
-// Clears injected faults, sets charges back to the ledger and restores the default retry
-// policies (db/migrations/002), so a
-// drill in one test cannot leak into another.
+// Clears injected faults, sets charges back to the ledger, closes the payments circuit,
+// removes every webhook subscription and restores the default retry policies and webhook
+// schedule, so a drill in one test cannot leak into another.
 void ResetDrills();
 
 // Retries of `step` wait `delay_ms` (base and maximum delay): 60000 parks a workflow on a

@@ -8,6 +8,7 @@
 // charges and refunds counted at the simulator, final statuses) for the issue's note.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -354,6 +355,97 @@ TEST_F(ProviderTest, TwoServersAndTheirJanitorsOnOneDatabaseChargeOnce) {
   });
   Settle(orders, seconds(60));
   ExpectEffectivelyOnce("two-servers", orders);
+}
+
+// The payments circuit (db/functions/44_circuits.sql): with every call failing, it opens after
+// ten calls; while open the simulator receives no call but the probes, the orders wait (they
+// neither fail nor use up attempts) and say why, and once the simulator heals they complete.
+TEST_F(ProviderTest, AnOpenCircuitSendsOnlyItsProbesAndTheOrdersCompleteOnceTheProviderHeals) {
+  Execute("SELECT orderflow.set_provider('payments', $1, $2::jsonb)",
+          {simulator_.BaseUrl(),
+           R"({"timeoutMs": 1000, "reconcileDelayMs": 0, "circuitOpenMs": 1000,
+               "circuitMaxOpenMs": 2000})"});
+  simulator_.SetFaults(R"({"error_rate_before": 1, "error_status": 503})");
+  ServerProcess* server = StartServer();
+  const std::vector<std::string> orders = Orders("pv-circuit-", 30);
+  RunConcurrently(10, [&](int t) {
+    for (size_t i = static_cast<size_t>(t); i < orders.size(); i += 10) {
+      EXPECT_EQ(server->Post("/api/orders/process", Body(orders[i])).status, 200);
+    }
+  });
+  ASSERT_TRUE(Eventually(
+      [] { return QueryValue("SELECT state FROM orderflow.circuits WHERE provider = 'payments'") != "closed"; },
+      seconds(10)))
+      << "ten failed calls open the circuit";
+  std::this_thread::sleep_for(milliseconds(300));  // calls sent before it opened have landed
+  const long trips_before = QueryCount("SELECT trips FROM orderflow.circuits WHERE provider = 'payments'");
+  const long sent_before = simulator_.Requests();
+  const long attempts_before =
+      QueryCount("SELECT sum(attempts) FROM orderflow.effects WHERE order_id LIKE 'pv-circuit-%'");
+  std::this_thread::sleep_for(seconds(5));
+  const long sent_during = simulator_.Requests() - sent_before;
+  const long trips_during =
+      QueryCount("SELECT trips FROM orderflow.circuits WHERE provider = 'payments'") - trips_before;
+  // Each failed probe re-opens the circuit (one trip); one more probe may be in flight.
+  EXPECT_LE(sent_during, trips_during + 1)
+      << "while open only probes reach the provider: " << sent_during << " calls, " << trips_during
+      << " re-opens";
+  EXPECT_GE(trips_during, 1) << "the probes failed and re-opened it";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id LIKE 'pv-circuit-%' "
+                       "AND status <> 'charging'"),
+            0)
+      << "the orders wait: none failed";
+  const std::string waiting = QueryValue(
+      "SELECT orderflow.get_workflow($1) #>> '{steps,charge,provider,waitingFor,reason}'",
+      {orders.back()});
+  EXPECT_TRUE(waiting == "circuit_open" || waiting == "half_open" || waiting.empty()) << waiting;
+  const long attempts_after =
+      QueryCount("SELECT sum(attempts) FROM orderflow.effects WHERE order_id LIKE 'pv-circuit-%'");
+  EXPECT_LE(attempts_after - attempts_before, sent_during + 1)
+      << "while open the waiting calls keep their attempts: only the probes count one";
+
+  simulator_.SetFaults("{}");
+  Settle(orders, seconds(40));
+  for (const std::string& id : orders) {
+    EXPECT_EQ(QueryValue("SELECT status FROM orderflow.workflows WHERE order_id = $1", {id}),
+              "completed");
+  }
+  ExpectEffectivelyOnce("circuit", orders);
+  std::printf("circuit figures: %ld calls before it opened, %ld calls in 5 s open (%ld re-opens)\n",
+              sent_before, sent_during, trips_during);
+}
+
+// The rate limit (a token bucket in the database, 5 per second): measured at the simulator,
+// no second holds more calls than the bucket's 5 plus 5 refilled, and the whole run stays at
+// the rate.
+TEST_F(ProviderTest, TheRateLimitHoldsAtTheSimulator) {
+  Execute("SELECT orderflow.set_provider('payments', $1, $2::jsonb)",
+          {simulator_.BaseUrl(), R"({"timeoutMs": 1000, "reconcileDelayMs": 0, "ratePerSecond": 5})"});
+  ServerProcess* server = StartServer();
+  const std::vector<std::string> orders = Orders("pv-rate-", 40);
+  RunConcurrently(20, [&](int t) {
+    for (size_t i = static_cast<size_t>(t); i < orders.size(); i += 20) {
+      EXPECT_EQ(server->Post("/api/orders/process", Body(orders[i])).status, 200);
+    }
+  });
+  Settle(orders, seconds(60));
+  ExpectEffectivelyOnce("rate-limit", orders);
+  std::vector<double> times;
+  for (const std::string& id : orders) {
+    for (const double t : simulator_.RequestTimes(id)) times.push_back(t);
+  }
+  std::sort(times.begin(), times.end());
+  ASSERT_EQ(times.size(), orders.size()) << "one call per order, nothing retried";
+  size_t most_in_a_second = 0;
+  for (size_t i = 0, j = 0; i < times.size(); ++i) {
+    while (times[i] - times[j] >= 1000.0) ++j;
+    most_in_a_second = std::max(most_in_a_second, i - j + 1);
+  }
+  const double span_s = (times.back() - times.front()) / 1000.0;
+  EXPECT_LE(most_in_a_second, 10U) << "at most the bucket (5) plus a second's refill (5) in any second";
+  EXPECT_GE(span_s, (40.0 - 5.0) / 5.0 - 0.5) << "40 calls at 5/s after a burst of 5 take about 7 s";
+  std::printf("rate figures: 40 calls over %.1f s at the simulator, at most %zu in any second\n",
+              span_s, most_in_a_second);
 }
 
 }  // namespace

@@ -106,4 +106,22 @@ ProviderCounts ProviderSimulator::CountsFor(const std::string& order_id) const {
   return result;
 }
 
+long ProviderSimulator::Requests() const {
+  rapidjson::Document counts = ParseJson(CountsJson());
+  long total = 0;
+  if (!counts.IsObject() || !counts.HasMember("requests")) return total;
+  for (const auto& kind : counts["requests"].GetObject()) total += kind.value.GetInt64();
+  return total;
+}
+
+std::vector<double> ProviderSimulator::RequestTimes(const std::string& order_id) const {
+  HttpRequest request;
+  request.path = "/_sim/requests?order_id=" + order_id;
+  rapidjson::Document log = ParseJson(SendHttp(port_, request).body);
+  std::vector<double> times;
+  if (!log.IsObject() || !log.HasMember("data")) return times;
+  for (const auto& entry : log["data"].GetArray()) times.push_back(entry["t_ms"].GetDouble());
+  return times;
+}
+
 }  // namespace orderflow_test

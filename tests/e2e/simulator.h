@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace orderflow_test {
 
@@ -38,6 +39,10 @@ class ProviderSimulator {
   ProviderCounts CountsFor(const std::string& order_id) const;
   ProviderCounts Totals() const;
   std::string CountsJson() const;
+  // Every /v1 request the simulator received (replays, 4xx and injected errors included).
+  long Requests() const;
+  // When each /v1 request about the order arrived (the simulator's t_ms), in arrival order.
+  std::vector<double> RequestTimes(const std::string& order_id) const;
 
  private:
   pid_t pid_ = -1;
