@@ -672,5 +672,69 @@ TEST_F(DbEffectRaceTest, ReportThenProcessTheClientWaitsAndStartsNoSecondAttempt
             "1");
 }
 
+// read_events × a transaction that commits late: an event whose id is smaller than one already
+// committed is not skipped. The first session holds an order's confirm (and its event, the
+// smaller id) in an open transaction; a second order's event (the larger id) commits. A reader
+// by id alone would see only the larger id and move past the smaller; read_events shows neither
+// until the older transaction ends, then both, in commit-safe order.
+class DbEventsRaceTest : public DbRaceTest {};
+
+TEST_F(DbEventsRaceTest, AnEventThatCommitsAfterALaterIdIsNotSkipped) {
+  const std::string cursor = QueryValue("SELECT orderflow.read_events(NULL, 1000) ->> 'next'");
+  const std::string late = Unique("ev-late");
+  const std::string early = Unique("ev-early");
+  Session holder;
+  holder.Must("BEGIN");
+  holder.Must("SELECT orderflow.process_order($1, 5, 'w')", {late});
+  const std::string late_id = holder.Run("SELECT id::text FROM orderflow.outbox WHERE order_id = $1", {late}).value;
+  ASSERT_FALSE(late_id.empty());
+  Execute("SELECT orderflow.process_order($1, 5, 'w')", {early});
+  const long early_id = QueryCount("SELECT id FROM orderflow.outbox WHERE order_id = $1", {early});
+  ASSERT_GT(early_id, std::stol(late_id)) << "the id order is the reverse of the commit order";
+  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.outbox WHERE id > $1::bigint - 1", {late_id}), 1)
+      << "a reader by id sees only the later id now, and would move past the other";
+  const std::string before = QueryValue(
+      "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
+      "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
+      {cursor});
+  EXPECT_EQ(before.find(early), std::string::npos)
+      << "read_events holds the committed event back while an older transaction may still add one";
+  holder.Must("COMMIT");
+  const std::string after = QueryValue(
+      "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
+      "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
+      {cursor});
+  EXPECT_EQ(after, before.empty() ? late + "," + early : before + "," + late + "," + early)
+      << "once it committed: the late event, then the other, none skipped";
+}
+
+// The circuit row and the rate buckets are shared by every order of a provider: a session
+// holding the circuit's row lock (as a trip or a probe does) makes no lease and no report wait.
+class DbCircuitRaceTest : public DbRaceTest {};
+
+TEST_F(DbCircuitRaceTest, LeasesAndReportsDoNotQueueOnTheCircuitOrABucketStripe) {
+  Execute("SELECT orderflow.set_provider('payments', 'http://127.0.0.1:9', '{\"ratePerSecond\": 100}')");
+  Session gate, client;
+  gate.Must("BEGIN");
+  gate.Must("SELECT 1 FROM orderflow.circuits WHERE provider = 'payments' FOR UPDATE");
+  gate.Must("SELECT 1 FROM orderflow.rate_buckets WHERE provider = 'payments' AND stripe = 0 FOR UPDATE");
+  const std::string body = R"({"orderId":")" + order_ + R"(","amount":5,"item":")" + item_ + R"("})";
+  Background lease(&client,
+                   "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
+                   {order_, body});
+  ASSERT_TRUE(lease.Finished(kNoWaitAnswer)) << "the lease did not wait for the circuit's row";
+  const Outcome leased = lease.Wait();
+  ASSERT_EQ(leased.sqlstate, "") << leased.Describe();
+  ASSERT_FALSE(leased.value.empty()) << "leased from a stripe nobody held";
+  const rapidjson::Document effect = ParseJson(leased.value);
+  Background report(&client,
+                    "SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
+                    {std::to_string(effect["id"].GetInt64()), effect["token"].GetString(),
+                     R"({"status": 503, "body": ""})"});
+  ASSERT_TRUE(report.Finished(kNoWaitAnswer)) << "the report did not wait for the circuit's row";
+  EXPECT_EQ(report.Wait().Status(), "charging") << report.Wait().Describe();
+  gate.Must("ROLLBACK");
+}
+
 }  // namespace
 }  // namespace orderflow_test
