@@ -22,9 +22,10 @@ enum class SqlCall {
   kPublishOutbox,   // (batch) → number of events NOTIFYed
   kClaimEffects,    // (limit, owner) → JSON array of leased provider requests
   kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
+  kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
 };
 
-constexpr size_t kSqlCallCount = 11;
+constexpr size_t kSqlCallCount = 12;
 
 struct SqlCallDef {
   SqlCall call;
