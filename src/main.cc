@@ -18,10 +18,10 @@
 #include "config.h"
 #include "db/sqlstate.h"
 #include "db_pool.h"
-#include "http_server.h"
 #include "effects/executor.h"
 #include "effects/http_client.h"
 #include "http/worker_pool.h"
+#include "http_server.h"
 #include "janitor.h"
 #include "log.h"
 #include "metrics.h"
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   orderflow::http::WorkerPool reporters("report", config.db_pool_size, 1 << 20,
                                         std::chrono::hours(24));
   const bool has_key = !config.provider_api_key.empty();
-  orderflow::effects::EffectExecutor executor(&provider_client, &reporters, &api,
+  orderflow::effects::EffectExecutor executor(&provider_client, &reporters, &api, &metrics,
                                               config.provider_api_key, config.server_id);
   if (has_key) {
     api.SetEffectOwner(config.server_id,
