@@ -167,6 +167,8 @@ int main(int argc, char** argv) {
   orderflow::Api ops_api(&ops_pool, &validator, &metrics, &pool);
   // Provider calls (db/functions/45_effects.sql): one libcurl thread carries them all; their
   // reports run on reporter threads of their own, so a report never queues behind requests.
+  // Webhook deliveries go out with or without a key; payment calls only with one: only then
+  // are they leased inline (api, server) and claimed by the janitor.
   orderflow::effects::HttpClient provider_client;
   orderflow::http::WorkerPool reporters("report", config.db_pool_size, 1 << 20,
                                         std::chrono::hours(24));
@@ -176,8 +178,8 @@ int main(int argc, char** argv) {
   if (has_key) {
     api.SetEffectOwner(config.server_id,
                        config.provider_api_key.rfind("sk_test_", 0) == 0 ? "test" : "live");
-    provider_client.Start();
   }
+  provider_client.Start();
   orderflow::HttpServer server(config, &api, &ops_api, &metrics);
   if (has_key) server.SetEffectExecutor(&executor);
   try {
@@ -190,7 +192,7 @@ int main(int argc, char** argv) {
       [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
              std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
       &metrics, std::chrono::milliseconds(config.janitor_interval_ms), config.janitor_batch);
-  if (has_key) janitor.SetEffectExecutor(&executor, static_cast<size_t>(config.effects_in_flight));
+  janitor.SetEffectExecutor(&executor, static_cast<size_t>(config.effects_in_flight), has_key);
   if (config.janitor_interval_ms > 0) janitor.Start();
   LogLine(LogLevel::kInfo, "listening")
       .Int("port", server.port())
