@@ -153,6 +153,16 @@ Reply Api::Metrics(const RequestContext& /*context*/) {
   return Reply::Text(200, metrics_->Render(snapshot), kPrometheusContentType);
 }
 
+Reply Api::ReadEvents(const RequestContext& context, const SqlValue& after, int limit) {
+  std::vector<SqlValue> row;
+  const Status status = Call(SqlCall::kReadEvents, {after, std::to_string(limit)}, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.empty() || !row[0]) {
+    return Reply::Internal(context.request_id, "read_events returned null");
+  }
+  return Reply::Json(200, *row[0]);
+}
+
 Reply Api::JsonOrNotFound(const RequestContext& context, SqlCall call,
                           const std::vector<SqlValue>& params, const char* what) {
   std::vector<SqlValue> row;

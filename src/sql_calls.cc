@@ -23,6 +23,7 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "SELECT state::text, effect::text FROM orderflow.report_effect($1::bigint, $2::uuid, "
      "$3::jsonb, $4)"},
     {SqlCall::kProviderHealth, "of_provider_health", "SELECT orderflow.provider_health()::text"},
+    {SqlCall::kReadEvents, "of_read_events", "SELECT orderflow.read_events($1, $2::integer)::text"},
 };
 
 }  // namespace

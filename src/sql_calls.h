@@ -23,9 +23,10 @@ enum class SqlCall {
   kClaimEffects,    // (limit, owner, with payments) → JSON array of leased provider requests
   kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
   kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
+  kReadEvents,      // (cursor or null, limit) → {"events": [...], "next": cursor}
 };
 
-constexpr size_t kSqlCallCount = 12;
+constexpr size_t kSqlCallCount = 13;
 
 struct SqlCallDef {
   SqlCall call;
