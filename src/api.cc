@@ -92,8 +92,9 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
     if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   }
   std::vector<SqlValue> row;
-  const Status status = Call(
-      SqlCall::kCancelOrder, {order_id, has_body ? SqlValue(body) : SqlValue(), effect_owner_}, &row);
+  const Status status =
+      Call(SqlCall::kCancelOrder, {order_id, has_body ? SqlValue(body) : SqlValue(), effect_owner_},
+           &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.size() != 2 || !row[0]) {
     return Reply::Internal(context.request_id, "cancel_order_http returned null");
@@ -106,10 +107,9 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
 Reply Api::ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,
                         const std::string& outcome, const std::string* owner) {
   std::vector<SqlValue> row;
-  const Status status =
-      Call(SqlCall::kReportEffect,
-           {std::to_string(effect_id), token, outcome, owner ? SqlValue(*owner) : SqlValue()},
-           &row);
+  const Status status = Call(
+      SqlCall::kReportEffect,
+      {std::to_string(effect_id), token, outcome, owner ? SqlValue(*owner) : SqlValue()}, &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.size() != 2 || !row[0]) {
     return Reply::Internal(context.request_id, "report_effect returned no state");
@@ -142,7 +142,25 @@ Reply Api::Metrics(const RequestContext& /*context*/) {
       snapshot.workflows = std::move(workflows);
     }
   }
+  // Per provider: circuit, pause, bucket, backlog. Not asked when the database did not answer
+  // the counts (a second call would only wait out the same retries).
+  row.clear();
+  if (snapshot.workflows && Call(SqlCall::kProviderHealth, {}, &row).ok() && !row.empty() &&
+      row[0]) {
+    std::vector<ProviderHealth> providers;
+    if (ParseProviderHealth(*row[0], &providers)) snapshot.providers = std::move(providers);
+  }
   return Reply::Text(200, metrics_->Render(snapshot), kPrometheusContentType);
+}
+
+Reply Api::ReadEvents(const RequestContext& context, const SqlValue& after, int limit) {
+  std::vector<SqlValue> row;
+  const Status status = Call(SqlCall::kReadEvents, {after, std::to_string(limit)}, &row);
+  if (!status.ok()) return Reply::FromStatus(status, context.request_id);
+  if (row.empty() || !row[0]) {
+    return Reply::Internal(context.request_id, "read_events returned null");
+  }
+  return Reply::Json(200, *row[0]);
 }
 
 Reply Api::JsonOrNotFound(const RequestContext& context, SqlCall call,

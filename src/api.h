@@ -34,6 +34,9 @@ class Api {
   Reply CancelOrder(const RequestContext& context, const std::string& order_id,
                     const std::string& body);
   Reply Metrics(const RequestContext& context);
+  // GET /api/events: a page of events after `after` (null: from the first), at most `limit`;
+  // orderflow.read_events' JSON is the body.
+  Reply ReadEvents(const RequestContext& context, const SqlValue& after, int limit);
   // The outcome of a provider call (effects/executor.h) to orderflow.report_effect; the reply's
   // body is the workflow's state, its `effect` the next call leased to `owner` (if not null).
   Reply ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,

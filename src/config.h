@@ -11,8 +11,9 @@ namespace orderflow {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 struct Config {
-  int port = 3000;           // PORT
-  std::string bind_address = "0.0.0.0";  // BIND_ADDRESS: IPv4 address to listen on (127.0.0.1 behind a proxy)
+  int port = 3000;  // PORT
+  std::string bind_address =
+      "0.0.0.0";             // BIND_ADDRESS: IPv4 address to listen on (127.0.0.1 behind a proxy)
   std::string database_url;  // DATABASE_URL (required): the role requests run as
   std::string
       migration_database_url;  // MIGRATION_DATABASE_URL: the schema owner (default: DATABASE_URL)
@@ -27,10 +28,11 @@ struct Config {
   bool db_prepare = true;            // DB_PREPARE=0 for transaction-mode poolers that lack it
   LogLevel log_level = LogLevel::kInfo;  // LOG_LEVEL: debug, info, warn, error
   // STRIPE_API_KEY: the payment provider's secret key. Never logged, never sent to the database.
-  // Without it the server sends no provider call (another server, or a restart with it, does).
+  // Without it the server sends no payment call (another server, or a restart with it, does);
+  // it still sends webhook deliveries, which never carry the key.
   std::string provider_api_key;
-  std::string server_id;          // SERVER_ID: who holds an effect's lease (default host:pid)
-  int effects_in_flight = 512;    // EFFECTS_IN_FLIGHT: provider calls the janitor keeps going
+  std::string server_id;        // SERVER_ID: who holds an effect's lease (default host:pid)
+  int effects_in_flight = 512;  // EFFECTS_IN_FLIGHT: provider calls the janitor keeps going
 };
 
 // Reads the configuration through `getenv`. Returns an empty string on success, else a sentence

@@ -1,7 +1,5 @@
 #include "http_server.h"
 
-#include "effects/executor.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "effects/executor.h"
 #include "http/response.h"
 #include "http/routes.h"
 #include "log.h"
@@ -228,6 +227,7 @@ void HttpServer::OnRequest(const std::shared_ptr<http::Connection>& connection, 
   input->idempotency_key = HeaderOf(*held, "idempotency-key");
   input->content_type = HeaderOf(*held, "content-type");
   input->has_body = held->has_body;
+  input->query = held->Query();
   input->body = std::move(held->body);
 
   const bool ops = route.lane == http::Lane::kOps;

@@ -5,13 +5,11 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
-
-#include "effects/executor.h"
-
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "effects/executor.h"
 #include "log.h"
 
 namespace orderflow {
@@ -85,10 +83,12 @@ int64_t Janitor::ClaimEffects() {
     const size_t limit = std::min<size_t>(100, max_in_flight_ - busy);
     std::vector<SqlValue> row;
     const Status status =
-        call_(SqlCall::kClaimEffects, {std::to_string(limit), executor_->owner()}, &row);
+        call_(SqlCall::kClaimEffects,
+              {std::to_string(limit), executor_->owner(), with_payments_ ? "true" : "false"}, &row);
     if (!status.ok()) {
-      LogLine(LogLevel::kWarn, "janitor_failed").Str("call", "claim_effects").Str("error",
-                                                                                 status.ToString());
+      LogLine(LogLevel::kWarn, "janitor_failed")
+          .Str("call", "claim_effects")
+          .Str("error", status.ToString());
       break;
     }
     rapidjson::Document effects;

@@ -1,5 +1,6 @@
 // Janitor: a thread that, every JANITOR_INTERVAL_MS, calls orderflow.resume_due (and claims the
-// provider calls that are due, for the effect executor to send), so workflows
+// provider calls that are due, payment calls and webhook deliveries, for the effect executor to
+// send), so workflows
 // waiting for a retry heal without any client calling again, and orderflow.publish_outbox, which
 // sends the NOTIFYs of committed outbox events. The claiming (FOR UPDATE SKIP LOCKED) is in
 // SQL, so any number of servers can run a janitor at once.
@@ -36,10 +37,13 @@ class Janitor {
   Janitor& operator=(const Janitor&) = delete;
 
   // Provider calls: each tick also claims due effects (orderflow.claim_effects) for `executor`
-  // to send, keeping at most `max_in_flight` going. Call before Start().
-  void SetEffectExecutor(effects::EffectExecutor* executor, size_t max_in_flight) {
+  // to send, keeping at most `max_in_flight` going: webhook deliveries always, payment calls
+  // only `with_payments` (the server has a STRIPE_API_KEY). Call before Start().
+  void SetEffectExecutor(effects::EffectExecutor* executor, size_t max_in_flight,
+                         bool with_payments) {
     executor_ = executor;
     max_in_flight_ = max_in_flight;
+    with_payments_ = with_payments;
   }
 
   void Start();
@@ -63,6 +67,7 @@ class Janitor {
   const int batch_;
   effects::EffectExecutor* executor_ = nullptr;
   size_t max_in_flight_ = 0;
+  bool with_payments_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_

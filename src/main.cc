@@ -18,10 +18,10 @@
 #include "config.h"
 #include "db/sqlstate.h"
 #include "db_pool.h"
-#include "http_server.h"
 #include "effects/executor.h"
 #include "effects/http_client.h"
 #include "http/worker_pool.h"
+#include "http_server.h"
 #include "janitor.h"
 #include "log.h"
 #include "metrics.h"
@@ -167,17 +167,19 @@ int main(int argc, char** argv) {
   orderflow::Api ops_api(&ops_pool, &validator, &metrics, &pool);
   // Provider calls (db/functions/45_effects.sql): one libcurl thread carries them all; their
   // reports run on reporter threads of their own, so a report never queues behind requests.
+  // Webhook deliveries go out with or without a key; payment calls only with one: only then
+  // are they leased inline (api, server) and claimed by the janitor.
   orderflow::effects::HttpClient provider_client;
   orderflow::http::WorkerPool reporters("report", config.db_pool_size, 1 << 20,
                                         std::chrono::hours(24));
   const bool has_key = !config.provider_api_key.empty();
-  orderflow::effects::EffectExecutor executor(&provider_client, &reporters, &api,
+  orderflow::effects::EffectExecutor executor(&provider_client, &reporters, &api, &metrics,
                                               config.provider_api_key, config.server_id);
   if (has_key) {
     api.SetEffectOwner(config.server_id,
                        config.provider_api_key.rfind("sk_test_", 0) == 0 ? "test" : "live");
-    provider_client.Start();
   }
+  provider_client.Start();
   orderflow::HttpServer server(config, &api, &ops_api, &metrics);
   if (has_key) server.SetEffectExecutor(&executor);
   try {
@@ -190,7 +192,7 @@ int main(int argc, char** argv) {
       [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
              std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
       &metrics, std::chrono::milliseconds(config.janitor_interval_ms), config.janitor_batch);
-  if (has_key) janitor.SetEffectExecutor(&executor, static_cast<size_t>(config.effects_in_flight));
+  janitor.SetEffectExecutor(&executor, static_cast<size_t>(config.effects_in_flight), has_key);
   if (config.janitor_interval_ms > 0) janitor.Start();
   LogLine(LogLevel::kInfo, "listening")
       .Int("port", server.port())

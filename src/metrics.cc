@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include <rapidjson/document.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <sstream>
@@ -29,7 +31,96 @@ std::string Number(double value) {
   return text;
 }
 
+// The gauges of orderflow.provider_health(), one family after another as the format wants.
+void RenderProviders(const std::vector<ProviderHealth>& providers, std::ostringstream* out) {
+  *out << "# HELP orderflow_provider_circuit_state The provider's circuit breaker: 1 for its "
+          "state, 0 for the others.\n"
+          "# TYPE orderflow_provider_circuit_state gauge\n";
+  for (const ProviderHealth& p : providers) {
+    for (const char* state : {"closed", "open", "half_open"}) {
+      *out << "orderflow_provider_circuit_state{provider=\"" << Escape(p.provider) << "\",state=\""
+           << state << "\"} " << (p.circuit == state ? 1 : 0) << "\n";
+    }
+  }
+  *out << "# HELP orderflow_provider_paused 1 while a provider-wide pause (Retry-After) holds "
+          "its calls.\n"
+          "# TYPE orderflow_provider_paused gauge\n";
+  for (const ProviderHealth& p : providers) {
+    *out << "orderflow_provider_paused{provider=\"" << Escape(p.provider) << "\"} "
+         << (p.paused ? 1 : 0) << "\n";
+  }
+  *out << "# HELP orderflow_provider_tokens Tokens in the provider's rate-limit bucket (absent: "
+          "no limit).\n"
+          "# TYPE orderflow_provider_tokens gauge\n";
+  for (const ProviderHealth& p : providers) {
+    if (!p.tokens) continue;
+    *out << "orderflow_provider_tokens{provider=\"" << Escape(p.provider) << "\"} "
+         << Number(*p.tokens) << "\n";
+  }
+  *out << "# HELP orderflow_provider_pending Provider calls not yet delivered (nor dead).\n"
+          "# TYPE orderflow_provider_pending gauge\n";
+  for (const ProviderHealth& p : providers) {
+    *out << "orderflow_provider_pending{provider=\"" << Escape(p.provider) << "\"} " << p.pending
+         << "\n";
+  }
+  *out << "# HELP orderflow_provider_dead Provider calls that stopped (dead letters).\n"
+          "# TYPE orderflow_provider_dead gauge\n";
+  for (const ProviderHealth& p : providers) {
+    *out << "orderflow_provider_dead{provider=\"" << Escape(p.provider) << "\"} " << p.dead << "\n";
+  }
+  *out << "# HELP orderflow_provider_oldest_undelivered_seconds Age of the provider's oldest "
+          "undelivered call (absent: none).\n"
+          "# TYPE orderflow_provider_oldest_undelivered_seconds gauge\n";
+  for (const ProviderHealth& p : providers) {
+    if (!p.oldest_undelivered_seconds) continue;
+    *out << "orderflow_provider_oldest_undelivered_seconds{provider=\"" << Escape(p.provider)
+         << "\"} " << Number(*p.oldest_undelivered_seconds) << "\n";
+  }
+}
+
 }  // namespace
+
+bool ParseProviderHealth(const std::string& json, std::vector<ProviderHealth>* providers) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsArray()) return false;
+  providers->clear();
+  for (const auto& element : doc.GetArray()) {
+    if (!element.IsObject()) continue;
+    const auto member = [&element](const char* name) -> const rapidjson::Value* {
+      const auto it = element.FindMember(name);
+      return it == element.MemberEnd() ? nullptr : &it->value;
+    };
+    const auto number = [&member](const char* name) -> std::optional<double> {
+      const rapidjson::Value* value = member(name);
+      if (value == nullptr || !value->IsNumber()) return std::nullopt;
+      return value->GetDouble();
+    };
+    const rapidjson::Value* provider = member("provider");
+    if (provider == nullptr || !provider->IsString()) continue;
+    ProviderHealth health;
+    health.provider.assign(provider->GetString(), provider->GetStringLength());
+    if (const rapidjson::Value* circuit = member("circuit"); circuit && circuit->IsString()) {
+      health.circuit.assign(circuit->GetString(), circuit->GetStringLength());
+    }
+    if (const rapidjson::Value* paused = member("paused"); paused && paused->IsBool()) {
+      health.paused = paused->GetBool();
+    }
+    health.tokens = number("tokens");
+    health.pending = static_cast<int64_t>(number("pending").value_or(0));
+    health.dead = static_cast<int64_t>(number("dead").value_or(0));
+    health.oldest_undelivered_seconds = number("oldestUndeliveredSeconds");
+    providers->push_back(std::move(health));
+  }
+  return true;
+}
+
+std::string ProviderCallOutcome(const std::string& transport, long status) {
+  if (transport != "none") return transport;
+  if (status == 409 || status == 410 || status == 429) return std::to_string(status);
+  if (status < 200 || status > 599) return "other";
+  return std::to_string(status / 100) + "xx";
+}
 
 constexpr std::array<double, 12> Metrics::kBuckets;
 
@@ -63,6 +154,11 @@ void Metrics::CountDbError(const std::string& sqlstate) {
   const std::string klass = sqlstate.size() >= 2 ? sqlstate.substr(0, 2) : "XX";
   std::lock_guard<std::mutex> lock(mutex_);
   ++db_errors_[klass];
+}
+
+void Metrics::CountProviderCall(const std::string& provider, const std::string& outcome) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++provider_calls_[{provider, outcome}];
 }
 
 void Metrics::CountDbRetry(const std::string& sqlstate) {
@@ -126,6 +222,13 @@ std::string Metrics::Render(const MetricsSnapshot& snapshot) const {
     for (const auto& [state, n] : db_retries_) {
       out << "orderflow_db_retries_total{sqlstate=\"" << Escape(state) << "\"} " << n << "\n";
     }
+    out << "# HELP orderflow_provider_calls_total Provider calls this server finished, by "
+           "provider and outcome.\n"
+           "# TYPE orderflow_provider_calls_total counter\n";
+    for (const auto& [key, n] : provider_calls_) {
+      out << "orderflow_provider_calls_total{provider=\"" << Escape(key.first) << "\",outcome=\""
+          << Escape(key.second) << "\"} " << n << "\n";
+    }
   }
 
   out << "# HELP orderflow_janitor_resumed_workflows_total Workflows resumed by this server's "
@@ -146,6 +249,7 @@ std::string Metrics::Render(const MetricsSnapshot& snapshot) const {
       out << "orderflow_workflows{status=\"" << Escape(status) << "\"} " << n << "\n";
     }
   }
+  if (snapshot.providers) RenderProviders(*snapshot.providers, &out);
   return out.str();
 }
 

@@ -1,6 +1,6 @@
 // Metrics: counters and histograms kept in memory, rendered in the Prometheus text format
 // (GET /metrics). Request-path updates are lock-free atomics; the rare database errors and
-// retries are counted under a mutex.
+// retries, and the provider calls (not on the request path), are counted under a mutex.
 #ifndef ORDERFLOW_METRICS_H_
 #define ORDERFLOW_METRICS_H_
 
@@ -16,6 +16,24 @@
 
 namespace orderflow {
 
+// One provider's health as orderflow.provider_health() reports it (db/functions), read at
+// scrape time: the payments provider, or a webhook subscription ("webhook:3").
+struct ProviderHealth {
+  std::string provider;
+  std::string circuit;           // "closed", "open" or "half_open"
+  bool paused = false;           // a provider-wide pause (a 429's Retry-After) is in force
+  std::optional<double> tokens;  // the rate limit's bucket; nullopt: no rate limit
+  int64_t pending = 0;           // effects not yet delivered and not dead
+  int64_t dead = 0;              // effects that stopped (dead letters)
+  std::optional<double> oldest_undelivered_seconds;  // nullopt: nothing undelivered
+};
+
+// Reads provider_health()'s JSON (an array of {"provider", "circuit", "paused", "tokens",
+// "pending", "dead", "oldestUndeliveredSeconds"}); false when it is not an array. An element
+// that is not an object with a "provider" string is skipped; a member missing or of another
+// type reads as its default (a number member that is null or absent: nullopt).
+bool ParseProviderHealth(const std::string& json, std::vector<ProviderHealth>* providers);
+
 // Values read from elsewhere at scrape time.
 struct MetricsSnapshot {
   int pool_size = 0;
@@ -23,7 +41,18 @@ struct MetricsSnapshot {
   int pool_waiting = 0;
   // Workflow counts by status from the database; nullopt when it could not be read.
   std::optional<std::vector<std::pair<std::string, int64_t>>> workflows;
+  // Per provider, from the database; nullopt when it could not be read (nothing is rendered).
+  std::optional<std::vector<ProviderHealth>> providers;
 };
+
+// The outcome label of a provider call the executor finished, for
+// orderflow_provider_calls_total{provider,outcome}: `transport` is TransportErrorName's
+// ("none", "timeout", "connect", "reset", "other"); with an answer (transport "none") the
+// status class "2xx", "3xx", "4xx" or "5xx", except 409, 410 and 429, which are their own
+// outcome ("409", "410", "429": a conflict, a webhook that unsubscribed, a rate limit); a
+// status outside 200..599 is "other". So at most 11 outcomes: 2xx 3xx 4xx 5xx 409 410 429
+// timeout connect reset other.
+std::string ProviderCallOutcome(const std::string& transport, long status);
 
 class Metrics {
  public:
@@ -50,6 +79,9 @@ class Metrics {
   // Workflows the janitor resumed, outbox events it published.
   void CountJanitorResumed(int64_t workflows) { janitor_resumed_.fetch_add(workflows); }
   void CountOutboxPublished(int64_t events) { outbox_published_.fetch_add(events); }
+  // A provider call the executor finished (effects/executor.h), by provider ("payments",
+  // "webhook:3") and outcome (ProviderCallOutcome). Any thread.
+  void CountProviderCall(const std::string& provider, const std::string& outcome);
 
   std::string Render(const MetricsSnapshot& snapshot) const;
 
@@ -67,6 +99,8 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, uint64_t> db_errors_;   // by SQLSTATE class; guarded by mutex_
   std::map<std::string, uint64_t> db_retries_;  // by SQLSTATE; guarded by mutex_
+  // By (provider, outcome); guarded by mutex_.
+  std::map<std::pair<std::string, std::string>, uint64_t> provider_calls_;
 };
 
 }  // namespace orderflow

@@ -17,10 +17,13 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
     {SqlCall::kWorkflowCounts, "of_workflow_counts", "SELECT orderflow.workflow_counts()::text"},
     {SqlCall::kPublishOutbox, "of_publish_outbox", "SELECT orderflow.publish_outbox($1::integer)"},
     {SqlCall::kClaimEffects, "of_claim_effects",
-     "SELECT COALESCE(jsonb_agg(e), '[]')::text FROM orderflow.claim_effects($1::integer, $2) AS e"},
+     "SELECT COALESCE(jsonb_agg(e), '[]')::text FROM orderflow.claim_effects($1::integer, $2, "
+     "$3::boolean) AS e"},
     {SqlCall::kReportEffect, "of_report_effect",
-     "SELECT state::text, effect::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, "
-     "$4)"},
+     "SELECT state::text, effect::text FROM orderflow.report_effect($1::bigint, $2::uuid, "
+     "$3::jsonb, $4)"},
+    {SqlCall::kProviderHealth, "of_provider_health", "SELECT orderflow.provider_health()::text"},
+    {SqlCall::kReadEvents, "of_read_events", "SELECT orderflow.read_events($1, $2::integer)::text"},
 };
 
 }  // namespace

@@ -20,11 +20,13 @@ enum class SqlCall {
   kResumeDue,       // (batch) → number of workflows resumed
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed
-  kClaimEffects,    // (limit, owner) → JSON array of leased provider requests
+  kClaimEffects,    // (limit, owner, with payments) → JSON array of leased provider requests
   kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
+  kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
+  kReadEvents,      // (cursor or null, limit) → {"events": [...], "next": cursor}
 };
 
-constexpr size_t kSqlCallCount = 11;
+constexpr size_t kSqlCallCount = 13;
 
 struct SqlCallDef {
   SqlCall call;

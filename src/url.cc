@@ -1,5 +1,7 @@
 #include "url.h"
 
+#include <algorithm>
+
 #include "utf8.h"
 
 namespace orderflow {
@@ -34,6 +36,25 @@ std::optional<std::string> PercentDecode(const std::string& text) {
   // exception, which is the server's error (500), not the client's.
   if (!IsWellFormedUtf8(out)) return std::nullopt;
   return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    const std::string& query) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  size_t start = 0;
+  while (start <= query.size()) {
+    const size_t amp = std::min(query.find('&', start), query.size());
+    const std::string piece = query.substr(start, amp - start);
+    start = amp + 1;
+    if (piece.empty()) continue;
+    const size_t equals = piece.find('=');
+    std::optional<std::string> name = PercentDecode(piece.substr(0, equals));
+    std::optional<std::string> value =
+        PercentDecode(equals == std::string::npos ? std::string() : piece.substr(equals + 1));
+    if (!name || !value) return std::nullopt;
+    pairs.emplace_back(std::move(*name), std::move(*value));
+  }
+  return pairs;
 }
 
 }  // namespace orderflow

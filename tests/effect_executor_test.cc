@@ -31,6 +31,57 @@ TEST(EffectExecutorTest, ParseEffectReadsTheRequestAndAddsTheKeyAsBearer) {
   EXPECT_EQ(call.request.headers[2].second, "Bearer sk_test_x") << "from the server, not the DB";
 }
 
+TEST(EffectExecutorTest, ParseEffectOfAPaymentsCallNamesItsProvider) {
+  EffectCall call;
+  std::string error;
+  ASSERT_TRUE(ParseEffect(kEffect, "sk_test_x", &call, &error)) << error;
+  EXPECT_EQ(call.provider, "payments") << "no provider member: the payments provider";
+  EXPECT_TRUE(call.request.allow_private) << "no allowPrivate member: allowed";
+
+  const std::string named = std::string(kEffect).replace(std::string(kEffect).find("\"kind\""), 0,
+                                                         R"("provider": "payments", )");
+  ASSERT_TRUE(ParseEffect(named, "sk_test_x", &call, &error)) << error;
+  EXPECT_EQ(call.provider, "payments");
+  ASSERT_EQ(call.request.headers.size(), 3U);
+  EXPECT_EQ(call.request.headers[2].second, "Bearer sk_test_x");
+
+  EXPECT_FALSE(ParseEffect(named, "", &call, &error)) << "no key: a payments call is not sent";
+}
+
+constexpr const char* kWebhook =
+    R"({"id": 9, "token": "5b1c3a3e-8f6c-4a55-9d0e-1f3f1bb1c0de", "orderId": "o-1",
+        "kind": "webhook", "provider": "webhook:3", "phase": "send", "method": "POST",
+        "url": "https://hooks.example.com/orderflow", "allowPrivate": false,
+        "body": "{\"type\":\"order.confirmed\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{}}",
+        "headers": [["content-type", "application/json"], ["webhook-id", "evt_12"],
+                    ["webhook-timestamp", "1767225600"],
+                    ["webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="]],
+        "timeoutMs": 5000})";
+
+TEST(EffectExecutorTest, ParseEffectOfAWebhookPassesItsHeadersAndNeverTheKey) {
+  EffectCall call;
+  std::string error;
+  ASSERT_TRUE(ParseEffect(kWebhook, "sk_live_secret", &call, &error)) << error;
+  EXPECT_EQ(call.provider, "webhook:3");
+  EXPECT_FALSE(call.request.allow_private) << "allowPrivate: false reaches the client";
+  EXPECT_EQ(call.request.url, "https://hooks.example.com/orderflow");
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"content-type", "application/json"},
+      {"webhook-id", "evt_12"},
+      {"webhook-timestamp", "1767225600"},
+      {"webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="}};
+  EXPECT_EQ(call.request.headers, expected) << "the headers as given, and nothing else";
+  for (const auto& header : call.request.headers) {
+    EXPECT_EQ(header.second.find("sk_live_secret"), std::string::npos) << header.first;
+  }
+  ASSERT_TRUE(ParseEffect(kWebhook, "", &call, &error)) << "a webhook needs no key: " << error;
+
+  const std::string allowed = std::string(kWebhook).replace(
+      std::string(kWebhook).find("\"allowPrivate\": false"), 21, R"("allowPrivate": true)");
+  ASSERT_TRUE(ParseEffect(allowed, "", &call, &error)) << error;
+  EXPECT_TRUE(call.request.allow_private) << allowed;
+}
+
 TEST(EffectExecutorTest, ParseEffectRefusesWhatIsNotALeasedRequest) {
   EffectCall call;
   std::string error;
@@ -45,6 +96,15 @@ TEST(EffectExecutorTest, ParseEffectRefusesWhatIsNotALeasedRequest) {
                                "timeoutMs": 5, "headers": [["only-a-name"]]})",
                            "k", &call, &error))
       << "headers are pairs";
+  EXPECT_FALSE(ParseEffect(R"({"id": 1, "token": "t", "method": "GET", "url": "http://x",
+                               "provider": 3, "timeoutMs": 5, "headers": []})",
+                           "k", &call, &error))
+      << "a provider is a name";
+  EXPECT_FALSE(ParseEffect(R"({"id": 1, "token": "t", "method": "GET", "url": "http://x",
+                               "provider": "webhook:1", "allowPrivate": "no", "timeoutMs": 5,
+                               "headers": []})",
+                           "k", &call, &error))
+      << "allowPrivate is a boolean";
 }
 
 TEST(EffectExecutorTest, OutcomeJsonCarriesStatusBodyAndRetryAfter) {

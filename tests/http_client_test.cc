@@ -75,6 +75,7 @@ class LoopbackServer {
   std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  int port() const { return port_; }
   int requests() const { return requests_.load(); }
   int connections() const { return connections_.load(); }
 
@@ -390,6 +391,76 @@ TEST_F(HttpClientTest, UnsupportedMethodIsOther) {
   const OutboundResponse r = CallAndWait(client_, request);
   EXPECT_EQ(r.error, TransportError::kOther) << "PUT is refused";
   EXPECT_EQ(server_.requests(), 0) << "nothing was sent";
+}
+
+TEST(HttpClientAddressTest, OnlyPublicAddressesArePublic) {
+  for (const char* ip : {"0.0.0.0",
+                         "0.1.2.3",
+                         "127.0.0.1",
+                         "127.255.0.9",
+                         "10.0.0.1",
+                         "172.16.0.1",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "169.254.169.254",
+                         "100.64.0.1",
+                         "100.127.255.255",
+                         "224.0.0.1",
+                         "255.255.255.255",
+                         "::",
+                         "::1",
+                         "fe80::1",
+                         "fc00::1",
+                         "fd12:3456::1",
+                         "fec0::1",
+                         "ff02::1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:10.1.2.3",
+                         "::127.0.0.1",
+                         "64:ff9b::169.254.169.254",
+                         "2002:c0a8:0101::1",
+                         "not an ip",
+                         ""}) {
+    EXPECT_FALSE(IsPublicAddress(ip)) << ip;
+  }
+  for (const char* ip :
+       {"8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1",
+        "169.253.0.1", "192.169.0.1", "11.0.0.1", "2606:4700:4700::1111", "2001:db8::1",
+        "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:0808:0808::1"}) {
+    EXPECT_TRUE(IsPublicAddress(ip)) << ip;
+  }
+}
+
+TEST_F(HttpClientTest, PrivateAddressIsRefusedWithoutConnecting) {
+  for (const std::string& url :
+       {server_.Url("/ok"), "http://localhost:" + std::to_string(server_.port()) + "/ok"}) {
+    OutboundRequest request = Get(url);
+    request.allow_private = false;
+    const OutboundResponse r = CallAndWait(client_, request);
+    EXPECT_EQ(r.error, TransportError::kOther)
+        << url << ": got " << TransportErrorName(r.error) << ": " << r.error_text;
+    EXPECT_EQ(r.error_text, kRefusedPrivate) << url;
+  }
+  EXPECT_EQ(server_.connections(), 0) << "no connection was opened, by address or by name";
+  EXPECT_EQ(server_.requests(), 0) << "nothing was sent";
+
+  OutboundRequest allowed = Get(server_.Url("/ok"));
+  allowed.allow_private = true;
+  const OutboundResponse r = CallAndWait(client_, allowed);
+  ASSERT_EQ(r.error, TransportError::kNone) << "error_text: " << r.error_text;
+  EXPECT_EQ(r.status, 200) << "allowed, the same call goes through";
+}
+
+TEST_F(HttpClientTest, KeptConnectionToAPrivateAddressIsNotReusedWhenRefused) {
+  const OutboundResponse first = CallAndWait(client_, Get(server_.Url("/ok")));
+  ASSERT_EQ(first.error, TransportError::kNone) << "error_text: " << first.error_text;
+  OutboundRequest refused = Get(server_.Url("/ok"));
+  refused.allow_private = false;
+  const OutboundResponse r = CallAndWait(client_, refused);
+  EXPECT_EQ(r.error, TransportError::kOther)
+      << "got " << TransportErrorName(r.error) << ": " << r.error_text;
+  EXPECT_EQ(r.error_text, kRefusedPrivate);
+  EXPECT_EQ(server_.requests(), 1) << "the kept connection carried no second request";
 }
 
 TEST_F(HttpClientTest, ConnectionIsKeptAliveAndReused) {

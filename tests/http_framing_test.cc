@@ -239,6 +239,66 @@ TEST(HttpRoutesTest, ReadmeNamesTheSqlFunctionOfEveryRoute) {
   }
 }
 
+TEST(HttpRoutesTest, EveryRouteRunsTheSqlCallsOwnDefinition) {
+  for (size_t i = 0; i < kSqlCallCount; ++i) {
+    EXPECT_EQ(static_cast<size_t>(AllSqlCalls()[i].call), i) << "sql_calls.cc is in enum order";
+    ASSERT_NE(AllSqlCalls()[i].sql, nullptr) << "call " << i << " has a statement";
+    ASSERT_NE(AllSqlCalls()[i].name, nullptr) << "call " << i << " has a name";
+  }
+  EXPECT_EQ(SqlFunctionOf(SqlCall::kReadEvents), "orderflow.read_events");
+  EXPECT_EQ(SqlFunctionOf(SqlCall::kProviderHealth), "orderflow.provider_health");
+  EXPECT_EQ(SqlFunctionOf(SqlCall::kClaimEffects), "orderflow.claim_effects");
+}
+
+TEST(HttpRoutesTest, EventsAreReadOnTheRequestLane) {
+  const RouteMatch match = MatchRoute("GET", "/api/events");
+  ASSERT_NE(match.route, nullptr);
+  EXPECT_EQ(match.route->call, SqlCall::kReadEvents);
+  EXPECT_EQ(match.route->lane, Lane::kRequest);
+  EXPECT_EQ(match.route->body, BodyKind::kNone);
+  EXPECT_EQ(MatchRoute("HEAD", "/api/events").route, match.route);
+  EXPECT_EQ(MatchRoute("POST", "/api/events").allow, "GET, HEAD");
+}
+
+TEST(HttpRoutesTest, TheQueryIsWhatFollowsTheFirstQuestionMark) {
+  FramedRequest request;
+  request.target = "/api/events?after=a?b&limit=5";
+  EXPECT_EQ(request.Path(), "/api/events");
+  EXPECT_EQ(request.Query(), "after=a?b&limit=5");
+  request.target = "/api/events";
+  EXPECT_EQ(request.Query(), "");
+  request.target = "/api/events?";
+  EXPECT_EQ(request.Query(), "");
+}
+
+TEST(HttpRoutesTest, EventsQueryDefaultsAndValues) {
+  EventsQuery events;
+  EXPECT_EQ(ParseEventsQuery("", &events), "");
+  EXPECT_EQ(events.after, std::nullopt) << "no cursor: from the first event";
+  EXPECT_EQ(events.limit, 100) << "the default page";
+  EXPECT_EQ(ParseEventsQuery("after=c%3A12%2F3&limit=1000&utm_source=x", &events), "");
+  EXPECT_EQ(events.after, SqlValue("c:12/3")) << "the cursor, percent-decoded";
+  EXPECT_EQ(events.limit, 1000) << "the largest page";
+  EXPECT_EQ(ParseEventsQuery("limit=1&after=", &events), "");
+  EXPECT_EQ(events.after, SqlValue("")) << "an empty cursor is the database's to judge";
+  EXPECT_EQ(events.limit, 1);
+  EXPECT_EQ(ParseEventsQuery("limit=0007", &events), "");
+  EXPECT_EQ(events.limit, 7) << "a decimal integer, leading zeros and all";
+  EXPECT_EQ(events.after, std::nullopt) << "nothing left of the previous parse";
+}
+
+TEST(HttpRoutesTest, EventsQueryRefusesABadLimitWithoutAskingTheDatabase) {
+  EventsQuery events;
+  for (const char* query :
+       {"limit=0", "limit=1001", "limit=", "limit", "limit=-1", "limit=+5", "limit=5.0",
+        "limit=1e3", "limit=%201", "limit=99999999999999999999", "limit=ten", "limit=0x10"}) {
+    EXPECT_NE(ParseEventsQuery(query, &events), "") << query;
+  }
+  EXPECT_NE(ParseEventsQuery("limit=5&limit=6", &events), "") << "given twice";
+  EXPECT_NE(ParseEventsQuery("after=a&after=b", &events), "") << "given twice";
+  EXPECT_NE(ParseEventsQuery("after=%zz", &events), "") << "not percent-encoding";
+}
+
 TEST(HttpRoutesTest, JsonContentTypeWithOrWithoutParameters) {
   const std::string plain = "application/json";
   const std::string with = "application/json; charset";

@@ -95,5 +95,115 @@ TEST(MetricsTest, UnreadableDatabaseIsReportedNotGuessed) {
   EXPECT_EQ(text.find("orderflow_workflows{"), std::string::npos);
 }
 
+TEST(MetricsTest, ProviderCallsByProviderAndOutcome) {
+  EXPECT_EQ(ProviderCallOutcome("none", 200), "2xx");
+  EXPECT_EQ(ProviderCallOutcome("none", 204), "2xx");
+  EXPECT_EQ(ProviderCallOutcome("none", 302), "3xx");
+  EXPECT_EQ(ProviderCallOutcome("none", 400), "4xx");
+  EXPECT_EQ(ProviderCallOutcome("none", 409), "409") << "a conflict is its own outcome";
+  EXPECT_EQ(ProviderCallOutcome("none", 410), "410") << "a webhook that unsubscribed";
+  EXPECT_EQ(ProviderCallOutcome("none", 429), "429") << "a rate limit";
+  EXPECT_EQ(ProviderCallOutcome("none", 503), "5xx");
+  EXPECT_EQ(ProviderCallOutcome("none", 99), "other") << "no such status class";
+  EXPECT_EQ(ProviderCallOutcome("none", 600), "other");
+  for (const char* transport : {"timeout", "connect", "reset", "other"}) {
+    EXPECT_EQ(ProviderCallOutcome(transport, 0), transport);
+  }
+
+  Metrics metrics;
+  metrics.CountProviderCall("payments", "2xx");
+  metrics.CountProviderCall("payments", "2xx");
+  metrics.CountProviderCall("webhook:3", "timeout");
+  metrics.CountProviderCall("we\"ird\\\n", "429");
+  const std::string text = metrics.Render({});
+  EXPECT_TRUE(Contains(text, "# TYPE orderflow_provider_calls_total counter")) << text;
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_calls_total{provider="payments",outcome="2xx"} 2)"))
+      << text;
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_calls_total{provider="webhook:3",outcome="timeout"} 1)"))
+      << text;
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_calls_total{provider="we\"ird\\\n",outcome="429"} 1)"))
+      << "label values escaped: " << text;
+}
+
+TEST(MetricsTest, ProviderHealthIsParsedFromTheDatabasesJson) {
+  std::vector<ProviderHealth> providers;
+  ASSERT_TRUE(ParseProviderHealth(
+      R"([{"provider": "payments", "circuit": "open", "paused": true, "tokens": 2.5,
+           "pending": 4, "dead": 1, "oldestUndeliveredSeconds": 12.25},
+          {"provider": "webhook:3", "circuit": "closed", "paused": false, "tokens": null,
+           "pending": 0, "dead": 0, "oldestUndeliveredSeconds": null},
+          {"circuit": "closed"}, 7])",
+      &providers));
+  ASSERT_EQ(providers.size(), 2U) << "elements without a provider are skipped";
+  EXPECT_EQ(providers[0].provider, "payments");
+  EXPECT_EQ(providers[0].circuit, "open");
+  EXPECT_TRUE(providers[0].paused);
+  EXPECT_EQ(providers[0].tokens, 2.5);
+  EXPECT_EQ(providers[0].pending, 4);
+  EXPECT_EQ(providers[0].dead, 1);
+  EXPECT_EQ(providers[0].oldest_undelivered_seconds, 12.25);
+  EXPECT_EQ(providers[1].provider, "webhook:3");
+  EXPECT_FALSE(providers[1].tokens) << "null: no rate limit";
+  EXPECT_FALSE(providers[1].oldest_undelivered_seconds) << "null: nothing undelivered";
+  EXPECT_TRUE(ParseProviderHealth("[]", &providers));
+  EXPECT_TRUE(providers.empty()) << "no provider at all";
+  EXPECT_FALSE(ParseProviderHealth("{}", &providers)) << "not an array";
+  EXPECT_FALSE(ParseProviderHealth("nope", &providers)) << "not JSON";
+}
+
+TEST(MetricsTest, ProviderHealthGauges) {
+  Metrics metrics;
+  MetricsSnapshot snapshot;
+  snapshot.workflows = std::vector<std::pair<std::string, int64_t>>{};
+  ProviderHealth payments;
+  payments.provider = "payments";
+  payments.circuit = "half_open";
+  payments.paused = true;
+  payments.tokens = 7.5;
+  payments.pending = 3;
+  payments.dead = 2;
+  payments.oldest_undelivered_seconds = 42.5;
+  ProviderHealth hook;
+  hook.provider = "webhook:\"3\"";
+  hook.circuit = "closed";
+  snapshot.providers = std::vector<ProviderHealth>{payments, hook};
+  const std::string text = metrics.Render(snapshot);
+  EXPECT_TRUE(Contains(text, "# TYPE orderflow_provider_circuit_state gauge")) << text;
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_circuit_state{provider="payments",state="closed"} 0)"));
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_circuit_state{provider="payments",state="open"} 0)"));
+  EXPECT_TRUE(Contains(
+      text, R"(orderflow_provider_circuit_state{provider="payments",state="half_open"} 1)"));
+  EXPECT_TRUE(Contains(
+      text, R"(orderflow_provider_circuit_state{provider="webhook:\"3\"",state="closed"} 1)"))
+      << "label values escaped: " << text;
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_paused{provider="payments"} 1)"));
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_paused{provider="webhook:\"3\""} 0)"));
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_tokens{provider="payments"} 7.5)"));
+  EXPECT_EQ(text.find(R"(orderflow_provider_tokens{provider="webhook)"), std::string::npos)
+      << "no rate limit, no tokens gauge";
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_pending{provider="payments"} 3)"));
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_dead{provider="payments"} 2)"));
+  EXPECT_TRUE(Contains(text, R"(orderflow_provider_pending{provider="webhook:\"3\""} 0)"));
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_provider_oldest_undelivered_seconds{provider="payments"} 42.5)"));
+  EXPECT_EQ(text.find(R"(orderflow_provider_oldest_undelivered_seconds{provider="webhook)"),
+            std::string::npos)
+      << "nothing undelivered, no age";
+}
+
+TEST(MetricsTest, UnreadableProviderHealthRendersNoProviderGauge) {
+  Metrics metrics;
+  MetricsSnapshot snapshot;
+  snapshot.workflows = std::vector<std::pair<std::string, int64_t>>{};
+  const std::string text = metrics.Render(snapshot);
+  EXPECT_EQ(text.find("orderflow_provider_circuit_state"), std::string::npos) << text;
+  EXPECT_EQ(text.find("orderflow_provider_pending"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace orderflow

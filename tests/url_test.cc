@@ -24,5 +24,25 @@ TEST(UrlTest, RefusesMalformedEscapes) {
   EXPECT_EQ(PercentDecode("raw\xff"), std::nullopt);
 }
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+TEST(UrlTest, ParsesAQueryIntoDecodedPairsInOrder) {
+  EXPECT_EQ(ParseQuery(""), Pairs{});
+  EXPECT_EQ(ParseQuery("after=abc&limit=10"), (Pairs{{"after", "abc"}, {"limit", "10"}}));
+  EXPECT_EQ(ParseQuery("after=a%2Bb%3D%3D&x"), (Pairs{{"after", "a+b=="}, {"x", ""}}))
+      << "escapes decoded; a name alone has an empty value";
+  EXPECT_EQ(ParseQuery("after=a+b"), (Pairs{{"after", "a+b"}})) << "'+' is kept as sent";
+  EXPECT_EQ(ParseQuery("a=1=2"), (Pairs{{"a", "1=2"}})) << "split at the first '='";
+  EXPECT_EQ(ParseQuery("&a=1&&b=&"), (Pairs{{"a", "1"}, {"b", ""}})) << "empty pieces skipped";
+  EXPECT_EQ(ParseQuery("l%69mit=5"), (Pairs{{"limit", "5"}})) << "names are decoded too";
+}
+
+TEST(UrlTest, RefusesAQueryThatDoesNotDecode) {
+  EXPECT_EQ(ParseQuery("after=%zz"), std::nullopt);
+  EXPECT_EQ(ParseQuery("after=%00"), std::nullopt) << "a NUL would cut the cursor";
+  EXPECT_EQ(ParseQuery("after=%FF"), std::nullopt) << "not UTF-8";
+  EXPECT_EQ(ParseQuery("%=1"), std::nullopt) << "in a name too";
+}
+
 }  // namespace
 }  // namespace orderflow

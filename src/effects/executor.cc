@@ -26,6 +26,7 @@ std::string Text(const rapidjson::Value& object, const char* name) {
 
 bool ParseEffect(const std::string& json, const std::string& api_key, EffectCall* call,
                  std::string* error) {
+  *call = EffectCall();
   rapidjson::Document doc;
   doc.Parse(json.c_str(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) {
@@ -47,6 +48,24 @@ bool ParseEffect(const std::string& json, const std::string& api_key, EffectCall
   call->request.url = Text(doc, "url");
   call->request.body = Text(doc, "body");
   call->request.timeout = std::chrono::milliseconds(timeout->value.GetInt());
+  const auto provider = doc.FindMember("provider");
+  if (provider == doc.MemberEnd()) {
+    call->provider = kPaymentsProvider;  // written before effects had providers
+  } else if (provider->value.IsString() && provider->value.GetStringLength() > 0) {
+    call->provider = Text(doc, "provider");
+  } else {
+    *error = "effect provider is not a name";
+    return false;
+  }
+  const auto allow_private = doc.FindMember("allowPrivate");
+  if (allow_private == doc.MemberEnd()) {
+    call->request.allow_private = true;
+  } else if (allow_private->value.IsBool()) {
+    call->request.allow_private = allow_private->value.GetBool();
+  } else {
+    *error = "effect allowPrivate is not a boolean";
+    return false;
+  }
   if (call->token.empty() || call->request.url.empty() ||
       (call->request.method != "GET" && call->request.method != "POST")) {
     *error = "effect lacks token, url or method";
@@ -59,7 +78,15 @@ bool ParseEffect(const std::string& json, const std::string& api_key, EffectCall
     }
     call->request.headers.emplace_back(pair[0].GetString(), pair[1].GetString());
   }
-  call->request.headers.emplace_back("Authorization", "Bearer " + api_key);
+  if (call->provider == kPaymentsProvider) {
+    if (api_key.empty()) {
+      // Sent without a key it could only fail (401) and stop; unsent, its lease expires and a
+      // server with the key sends it.
+      *error = "a payments call, and this server has no STRIPE_API_KEY";
+      return false;
+    }
+    call->request.headers.emplace_back("Authorization", "Bearer " + api_key);
+  }
   return true;
 }
 
@@ -95,10 +122,11 @@ std::string OutcomeJson(const OutboundResponse& response) {
 }
 
 EffectExecutor::EffectExecutor(HttpClient* client, http::WorkerPool* reporters, Api* api,
-                               std::string api_key, std::string owner)
+                               Metrics* metrics, std::string api_key, std::string owner)
     : client_(client),
       reporters_(reporters),
       api_(api),
+      metrics_(metrics),
       api_key_(std::move(api_key)),
       owner_(std::move(owner)) {}
 
@@ -135,13 +163,19 @@ void EffectExecutor::Send(const RequestContext& context, EffectCall call, int ho
   const int64_t id = call.id;
   const std::string token = call.token;
   const std::string order_id = call.order_id;
+  const std::string provider = call.provider;
   auto last_reply = std::make_shared<Reply>(std::move(last));
-  client_->Submit(std::move(call.request), [this, context, id, token, order_id, hops, last_reply,
-                                            done](OutboundResponse response) {
+  client_->Submit(std::move(call.request), [this, context, id, token, order_id, provider, hops,
+                                            last_reply, done](OutboundResponse response) {
     // On the client's thread: hand the report to a reporter at once.
+    if (metrics_ != nullptr) {
+      metrics_->CountProviderCall(
+          provider, ProviderCallOutcome(TransportErrorName(response.error), response.status));
+    }
     LogLine(LogLevel::kDebug, "effect_sent")
         .Str("requestId", context.request_id)
         .Str("orderId", order_id)
+        .Str("provider", provider)
         .Int("effect", id)
         .Str("transport", TransportErrorName(response.error))
         .Int("status", response.status);

@@ -1,6 +1,9 @@
 #include "effects/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -53,6 +56,45 @@ TransportError MapCurlCode(CURLcode code) {
   }
 }
 
+bool IsPublicIpv4(const uint8_t a[4]) {
+  if (a[0] == 0 || a[0] == 10 || a[0] == 127) return false;  // unspecified, private, loopback
+  if (a[0] == 100 && (a[1] & 0xc0) == 64) return false;      // CGNAT 100.64/10
+  if (a[0] == 169 && a[1] == 254) return false;              // link-local
+  if (a[0] == 172 && (a[1] & 0xf0) == 16) return false;      // private 172.16/12
+  if (a[0] == 192 && a[1] == 168) return false;              // private
+  if (a[0] >= 224) return false;  // multicast 224/4, reserved 240/4, broadcast
+  return true;
+}
+
+bool IsPublicIpv6(const uint8_t a[16]) {
+  static const uint8_t kZero[12] = {};
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::equal(a, a + 12, kZero)) {
+    // ::, ::1, and the deprecated IPv4-compatible ::a.b.c.d.
+    return IsPublicIpv4(a + 12);
+  }
+  if (std::equal(a, a + 12, kMapped) || std::equal(a, a + 12, kNat64)) return IsPublicIpv4(a + 12);
+  if (a[0] == 0x20 && a[1] == 0x02) return IsPublicIpv4(a + 2);  // 6to4 2002::/16
+  if ((a[0] & 0xfe) == 0xfc) return false;                       // unique-local fc00::/7
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return false;       // link-local fe80::/10
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return false;       // site-local fec0::/10
+  if (a[0] == 0xff) return false;                                // multicast
+  return true;
+}
+
+bool IsPublicSockaddr(const sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    return IsPublicIpv4(reinterpret_cast<const uint8_t*>(&in->sin_addr));
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    return IsPublicIpv6(reinterpret_cast<const uint8_t*>(&in6->sin6_addr));
+  }
+  return false;  // a Unix socket or anything else is not a public address
+}
+
 std::string Trim(const char* begin, const char* end) {
   while (begin < end && (*begin == ' ' || *begin == '\t')) ++begin;
   while (end > begin && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n')) {
@@ -62,6 +104,13 @@ std::string Trim(const char* begin, const char* end) {
 }
 
 }  // namespace
+
+bool IsPublicAddress(const std::string& ip) {
+  uint8_t bytes[16];
+  if (inet_pton(AF_INET, ip.c_str(), bytes) == 1) return IsPublicIpv4(bytes);
+  if (inet_pton(AF_INET6, ip.c_str(), bytes) == 1) return IsPublicIpv6(bytes);
+  return false;
+}
 
 const char* TransportErrorName(TransportError e) {
   switch (e) {
@@ -104,6 +153,7 @@ struct HttpClient::Call {
   curl_slist* header_list = nullptr;
   OutboundResponse response;
   bool too_large = false;
+  bool refused_private = false;  // a socket or a reused connection had a non-public address
   char error_buffer[CURL_ERROR_SIZE];
 
   void Fail(TransportError error, std::string text) {
@@ -123,6 +173,28 @@ struct HttpClient::Call {
     }
     call->response.body.append(data, n);
     return n;
+  }
+
+  // allow_private false: before each connect, with the address DNS gave. Refusing here means
+  // nothing is connected, let alone sent.
+  static curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+    Call* const call = static_cast<Call*>(user);
+    if (purpose != CURLSOCKTYPE_IPCXN || !IsPublicSockaddr(&address->addr)) {
+      call->refused_private = true;
+      return CURL_SOCKET_BAD;  // curl ends the call with CURLE_COULDNT_CONNECT
+    }
+    return socket(address->family, address->socktype, address->protocol);
+  }
+
+  // allow_private false: before the request is sent, on a new or a reused connection (a kept
+  // connection to the same host and port may have been opened by a call that allowed private
+  // addresses, and opened no socket for this one).
+  static int OnPrereq(void* user, char* primary_ip, char* /*local_ip*/, int /*primary_port*/,
+                      int /*local_port*/) {
+    Call* const call = static_cast<Call*>(user);
+    if (IsPublicAddress(primary_ip)) return CURL_PREREQFUNC_OK;
+    call->refused_private = true;
+    return CURL_PREREQFUNC_ABORT;  // CURLE_ABORTED_BY_CALLBACK
   }
 
   // One header line at a time, the status lines of 1xx and final responses among them.
@@ -300,6 +372,12 @@ void HttpClient::Begin(std::unique_ptr<Call> call) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, call.get());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, call.get());
+  if (!request.allow_private) {
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Call::OnOpenSocket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, call.get());
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Call::OnPrereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, call.get());
+  }
   if (post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -323,6 +401,9 @@ void HttpClient::Finish(std::unique_ptr<Call> call, int curl_code) {
   const CURLcode code = static_cast<CURLcode>(curl_code);
   if (call->too_large) {
     call->Fail(TransportError::kOther, "response too large");
+  } else if (call->refused_private &&
+             (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK)) {
+    call->Fail(TransportError::kOther, kRefusedPrivate);
   } else if (code != CURLE_OK) {
     call->Fail(MapCurlCode(code), call->error_buffer[0] != '\0' ? std::string(call->error_buffer)
                                                                 : curl_easy_strerror(code));

@@ -32,7 +32,23 @@ struct OutboundRequest {
   std::string body;                                 // sent byte-for-byte for POST; none for GET
   std::chrono::milliseconds timeout{10000};         // the whole call
   std::chrono::milliseconds connect_timeout{2000};  // the TCP (and TLS) connect
+  // False: the call is refused (kOther, kRefusedPrivate) when the host's address, as resolved,
+  // is not a public one (IsPublicAddress), so a name that resolves to an internal address
+  // cannot reach it (SSRF). Checked on every socket before it connects and on a reused
+  // connection's address before the request is sent.
+  bool allow_private = true;
 };
+
+// The error text of a call refused because its address is not public (allow_private false).
+constexpr const char* kRefusedPrivate = "refused: the address is private";
+
+// False for the addresses a request from outside must not reach: unspecified (0.0.0.0/8, ::),
+// loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16), CGNAT (100.64/10),
+// link-local (169.254/16, fe80::/10), unique-local (fc00::/7) and site-local (fec0::/10),
+// multicast, broadcast and reserved (224/4, 240/4, ff00::/8); IPv4 inside IPv6
+// (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d, 2002:aabb:ccdd::) is judged as that IPv4.
+// `ip` is numeric text (as libcurl gives it); false when it is not an address.
+bool IsPublicAddress(const std::string& ip);
 
 enum class TransportError {
   kNone,

@@ -131,6 +131,11 @@ const std::string* FramedRequest::Header(const char* lower_name) const {
 
 std::string FramedRequest::Path() const { return target.substr(0, target.find('?')); }
 
+std::string FramedRequest::Query() const {
+  const size_t question = target.find('?');
+  return question == std::string::npos ? std::string() : target.substr(question + 1);
+}
+
 void RequestFramer::Feed(const char* data, size_t size) {
   if (state_ == State::kFailed) return;
   buffer_.append(data, size);

@@ -43,6 +43,8 @@ struct FramedRequest {
   const std::string* Header(const char* lower_name) const;
   // The target without its query.
   std::string Path() const;
+  // The target's query, after the first '?' (without it); empty when there is none.
+  std::string Query() const;
 };
 
 // Why a request could not be framed. The connection cannot be read further after it.

@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "url.h"
 #include "validation.h"
 
 namespace orderflow {
@@ -36,6 +37,14 @@ Reply ProcessOrder(Api& api, const RouteDef&, const RequestContext& context,
 Reply CancelOrder(Api& api, const RouteDef&, const RequestContext& context,
                   const RouteInput& input) {
   return api.CancelOrder(context, input.params.at(0), input.body);
+}
+
+Reply ReadEvents(Api& api, const RouteDef&, const RequestContext& context,
+                 const RouteInput& input) {
+  EventsQuery events;
+  const std::string problem = ParseEventsQuery(input.query, &events);
+  if (!problem.empty()) return Reply::Error(400, "invalid_request", problem);
+  return api.ReadEvents(context, events.after, events.limit);
 }
 
 std::vector<std::string> Segments(const std::string& path) {
@@ -92,8 +101,36 @@ const std::vector<RouteDef>& RouteTable() {
        Lane::kRequest, ReadById},
       {"POST", "/api/orders/:orderId/cancel", SqlCall::kCancelOrder, false, "",
        BodyKind::kOptionalJson, Lane::kRequest, CancelOrder},
+      {"GET", "/api/events", SqlCall::kReadEvents, false, "", BodyKind::kNone, Lane::kRequest,
+       ReadEvents},
   };
   return routes;
+}
+
+std::string ParseEventsQuery(const std::string& query, EventsQuery* events) {
+  *events = EventsQuery();
+  const auto pairs = ParseQuery(query);
+  if (!pairs) return "the query string is not valid percent-encoded UTF-8";
+  bool seen_after = false, seen_limit = false;
+  for (const auto& [name, value] : *pairs) {
+    if (name == "after") {
+      if (seen_after) return "after must be given at most once";
+      seen_after = true;
+      events->after = value;
+    } else if (name == "limit") {
+      if (seen_limit) return "limit must be given at most once";
+      seen_limit = true;
+      const char* const kBadLimit = "limit must be a whole number from 1 to 1000";
+      if (value.empty() || value.size() > 4 ||
+          value.find_first_not_of("0123456789") != std::string::npos) {
+        return kBadLimit;
+      }
+      const int limit = std::stoi(value);
+      if (limit < 1 || limit > 1000) return kBadLimit;
+      events->limit = limit;
+    }
+  }
+  return "";
 }
 
 std::string SqlFunctionOf(SqlCall call) {

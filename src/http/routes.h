@@ -32,7 +32,20 @@ struct RouteInput {
   const std::string* content_type = nullptr;     // null when the header is absent
   std::string body;
   bool has_body = false;
+  std::string query;  // the target's query as sent (still percent-encoded), "" when none
 };
+
+// GET /api/events?after=<cursor>&limit=<n>, read from the query.
+struct EventsQuery {
+  SqlValue after;   // the cursor, decoded; null (absent): from the first event
+  int limit = 100;  // 1..1000
+};
+
+// Reads `query` (RouteInput::query) into *events; returns "" or the sentence of a 400. Unknown
+// parameters are ignored; `after` or `limit` given twice, a query that does not
+// percent-decode, or a limit that is not a decimal integer from 1 to 1000 is refused. The
+// cursor itself is the database's to judge (22023 when it is malformed).
+std::string ParseEventsQuery(const std::string& query, EventsQuery* events);
 
 struct RouteDef;
 using RouteRunner = Reply (*)(Api& api, const RouteDef& route, const RequestContext& context,
