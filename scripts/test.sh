@@ -68,6 +68,9 @@ pg_prove --dbname "$url" --failures db/tests/*.sql || failed+=(pgTAP)
 echo "== the payment provider simulator's own tests (tests/sim)"
 python3 tests/sim/stripe_sim_selftest.py || failed+=(simulator)
 
+echo "== the webhook receiver's own tests (tests/sim)"
+python3 tests/sim/webhook_sim_selftest.py || failed+=(webhook-receiver)
+
 echo "== GoogleTest: unit and end-to-end (ctest)"
 # The end-to-end tests run the server as orderflow_app (least privilege) and check the
 # database as the owner; they may stop and start the cluster (outage tests).

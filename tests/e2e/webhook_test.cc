@@ -263,5 +263,57 @@ TEST_F(WebhookTest, ARotatedSecretSignsBesideTheOldOneSoEitherVerifies) {
   EXPECT_EQ(got.bad_signatures, 0);
 }
 
+// The consumers that poll: GET /api/events pages by cursor in commit-safe order and resumes
+// where it stopped; bad input is a 400 with a JSON body; /metrics shows each provider.
+TEST_F(WebhookTest, PollingConsumersReadEveryEventOverHttpByCursor) {
+  Subscribe("metrics");
+  ServerProcess* server = StartServer();
+  // Catch up to the end of the stream first (other tests left events).
+  std::string cursor;
+  for (int page = 0; page < 1000; ++page) {
+    const HttpResponse response =
+        server->Get("/api/events?limit=1000" + (cursor.empty() ? "" : "&after=" + cursor));
+    ASSERT_EQ(response.status, 200) << response.body;
+    const rapidjson::Document body = ParseJson(response.body);
+    if (body["next"].IsString()) cursor = body["next"].GetString();
+    if (body["events"].Size() == 0) break;
+  }
+  const std::vector<std::string> orders = CompleteOrders(server, "wh-poll-", 5);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 20; ++page) {
+    const HttpResponse response =
+        server->Get("/api/events?limit=2" + (cursor.empty() ? "" : "&after=" + cursor));
+    ASSERT_EQ(response.status, 200) << response.body;
+    const rapidjson::Document body = ParseJson(response.body);
+    for (const auto& event : body["events"].GetArray()) {
+      EXPECT_STREQ(event["type"].GetString(), "order.confirmed");
+      seen.push_back(event["orderId"].GetString());
+    }
+    if (body["events"].Size() == 0 && seen.size() >= orders.size()) break;
+    if (body["next"].IsString()) cursor = body["next"].GetString();
+    if (body["events"].Size() == 0) std::this_thread::sleep_for(milliseconds(100));
+  }
+  std::vector<std::string> want = orders, got = seen;
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want) << "every event once, in pages of two";
+
+  const HttpResponse zero = server->Get("/api/events?limit=0");
+  EXPECT_EQ(zero.status, 400) << zero.body;
+  EXPECT_TRUE(ParseJson(zero.body).IsObject());
+  const HttpResponse bogus = server->Get("/api/events?after=not-a-cursor");
+  EXPECT_EQ(bogus.status, 400) << bogus.body;
+  EXPECT_EQ(bogus.body.find("orderflow."), std::string::npos) << "no SQL leaks: " << bogus.body;
+
+  const HttpResponse metrics = server->Get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("orderflow_provider_circuit_state{provider=\"payments\",state=\"closed\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("orderflow_provider_calls_total{provider=\"webhook:"), std::string::npos)
+      << "the deliveries were counted by outcome";
+  EXPECT_NE(metrics.body.find("orderflow_provider_pending{provider=\"webhook:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace orderflow_test
