@@ -12,6 +12,8 @@
 --   3. the faults row of the step, while a fault is injected for it
 --   4. the inventory row of the order's item (reserve, and release in compensation)
 --   5. unique index entries of payments / reservations / outbox (the effects)
+--   6. a provider's circuits row, circuit_calls stripe, rate_buckets stripe (44_circuits.sql),
+--      each with SKIP LOCKED except by a half-open probe's own report
 -- Unrelated orders share no lock except 3 during drills and 4 when they order the same tracked
 -- item. The finished counts are appended to finished_count_deltas (no index, no shared row)
 -- and folded by the janitor in its own transaction, so they are no lock at all.

@@ -19,8 +19,10 @@
 -- so the next attempt is a read-only lookup (by id, or a search on metadata order_id), and a new
 -- key (<orderId>:charge:2, ...) is used only once the lookup shows nothing was charged.
 --
--- Locks (see 40_process_order.sql): the workflows row first, then the order's effects rows.
--- claim_effects takes effects rows only, with SKIP LOCKED: it never waits.
+-- Locks (see 40_process_order.sql): the workflows row first, then the order's effects rows,
+-- then the provider's circuit and bucket rows (SKIP LOCKED). claim_effects takes effects rows
+-- only, with SKIP LOCKED: it never waits. A webhook delivery (47_webhooks.sql) is an effect
+-- without a workflow: its report takes its own row only.
 
 -- _provider() → providers: the payments provider's row, or a row of nulls (the ledger).
 CREATE OR REPLACE FUNCTION orderflow._provider()
