@@ -734,6 +734,18 @@ TEST_F(DbCircuitRaceTest, LeasesAndReportsDoNotQueueOnTheCircuitOrABucketStripe)
   ASSERT_TRUE(report.Finished(kNoWaitAnswer)) << "the report did not wait for the circuit's row";
   EXPECT_EQ(report.Wait().Status(), "charging") << report.Wait().Describe();
   gate.Must("ROLLBACK");
+  // The charge waits for its retry: end it (leased again, declined) so that no later test's
+  // provider or janitor finds it due.
+  Execute("UPDATE orderflow.effects SET next_attempt_at = orderflow.clock_now() WHERE order_id = $1",
+          {order_});
+  const rapidjson::Document again = ParseJson(QueryValue(
+      "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
+      {order_, body}));
+  ASSERT_TRUE(again.IsObject()) << "leased again";
+  EXPECT_EQ(QueryValue("SELECT state ->> 'status' FROM orderflow.report_effect($1::bigint, $2::uuid, "
+                       "'{\"status\": 402, \"body\": \"{}\"}', NULL)",
+                       {std::to_string(again["id"].GetInt64()), again["token"].GetString()}),
+            "failed");
 }
 
 }  // namespace
