@@ -43,6 +43,7 @@ CREATE TABLE orderflow.effects (
     event_id bigint,
     circuit_probe boolean DEFAULT false NOT NULL,
     key_sent_at timestamp with time zone,
+    lease_actor text,
     CONSTRAINT effects_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT effects_failure_sqlstate_check CHECK ((failure_sqlstate ~ '^OFD0[0-9]$'::text)),
     CONSTRAINT effects_final_have_finished_at CHECK (((state = 'open'::text) = (finished_at IS NULL))),
@@ -53,6 +54,7 @@ CASE
     ELSE ((key_base || ':'::text) || key_generation)
 END)),
     CONSTRAINT effects_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text, 'webhook'::text]))),
+    CONSTRAINT effects_lease_actor_check CHECK ((lease_actor = ANY (ARRAY['client'::text, 'janitor'::text, 'operator'::text, 'cancel'::text]))),
     CONSTRAINT effects_method_check CHECK ((method = 'POST'::text)),
     CONSTRAINT effects_open_have_next_attempt_at CHECK (((state = 'open'::text) = (next_attempt_at IS NOT NULL))),
     CONSTRAINT effects_phase_check CHECK ((phase = ANY (ARRAY['send'::text, 'lookup'::text]))),
@@ -614,6 +616,57 @@ CREATE TABLE orderflow.finished_counts (
 --
 
 COMMENT ON TABLE orderflow.finished_counts IS 'Striped counters of finished workflows per status; sum(n) by status is the count. See workflow_counts().';
+
+--
+-- Name: history; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.history (
+    id bigint NOT NULL,
+    order_id text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    kind text NOT NULL,
+    step text,
+    outcome text NOT NULL,
+    from_status text,
+    attempt integer,
+    duration_ms double precision,
+    error text,
+    sqlstate text,
+    http_status integer,
+    object_id text,
+    provider text,
+    actor text NOT NULL,
+    detail text,
+    CONSTRAINT history_actor_check CHECK ((actor = ANY (ARRAY['client'::text, 'janitor'::text, 'operator'::text, 'cancel'::text]))),
+    CONSTRAINT history_kind_check CHECK ((kind = ANY (ARRAY['transition'::text, 'step'::text, 'call'::text, 'action'::text]))),
+    CONSTRAINT history_transitions_have_from CHECK (((kind = 'transition'::text) = (from_status IS NOT NULL)))
+);
+
+--
+-- Name: TABLE history; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.history IS 'Every transition, step attempt, provider call and operator action of every order, in order (order_history, step_report). Append-only; prune deletes it with its workflow.';
+
+--
+-- Name: COLUMN history.actor; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.history.actor IS 'Who caused it: client (an API call), janitor (a retry or a claimed call), operator (resume_now, redrive, the console), cancel (a cancellation and its compensation).';
+
+--
+-- Name: history_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
+--
+
+ALTER TABLE orderflow.history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME orderflow.history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: idempotency_keys; Type: TABLE; Schema: orderflow; Owner: -
@@ -1310,6 +1363,18 @@ CREATE INDEX effects_event ON orderflow.effects USING btree (event_id) WHERE (ev
 --
 
 CREATE UNIQUE INDEX effects_one_payment_call_per_kind ON orderflow.effects USING btree (order_id, kind) WHERE (kind <> 'webhook'::text);
+
+--
+-- Name: history_by_order; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX history_by_order ON orderflow.history USING btree (order_id, id);
+
+--
+-- Name: history_by_time; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX history_by_time ON orderflow.history USING brin (at);
 
 --
 -- Name: idempotency_keys_expires_at; Type: INDEX; Schema: orderflow; Owner: -

@@ -174,6 +174,8 @@ BEGIN
             USING ERRCODE = 'OFX01';
     END IF;
     v_finished := v_wf.finished_at IS NOT NULL;
+    PERFORM orderflow._record(p_wf.order_id, p_now, 'transition', NULL, p_to, p_wf.status,
+                              p_error => p_error, p_detail => p_error_detail);  -- 75_history.sql
     -- The finished counts: an append, never a shared row (80_counts.sql).
     IF p_wf.finished_at IS NOT NULL THEN
         INSERT INTO orderflow.finished_count_deltas (status, delta) VALUES (p_wf.status, -1);

@@ -63,7 +63,7 @@ BEGIN
                              'completed', s.completed_at IS NOT NULL,
                              'attempts', COALESCE(s.attempts, 0),
                              'completedAt', orderflow._iso(s.completed_at),
-                             'lastError', s.last_error,
+                             'lastError', CASE WHEN s.completed_at IS NULL THEN s.last_error END,
                              'compensatedAt', orderflow._iso(s.compensated_at)))
                     FROM unnest(orderflow._steps()) AS st (step)
                     LEFT JOIN orderflow.workflow_steps s

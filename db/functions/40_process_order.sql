@@ -112,16 +112,23 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     IF cardinality(p_steps) > 0 THEN
-        INSERT INTO orderflow.workflow_steps AS s (order_id, step, attempts, completed_at, total_ms)
-        SELECT p_wf.order_id, c.step, 1, p_now, c.ms FROM unnest(p_steps, p_ms) AS c (step, ms)
-        ON CONFLICT (order_id, step) DO UPDATE
-            SET attempts = s.attempts + 1, completed_at = EXCLUDED.completed_at,
-                total_ms = s.total_ms + EXCLUDED.total_ms;
+        -- The checkpoints and their history rows (75_history.sql) in one statement.
+        WITH c AS (SELECT * FROM unnest(p_steps, p_ms) AS c (step, ms)),
+        done AS (
+            INSERT INTO orderflow.workflow_steps AS s (order_id, step, attempts, completed_at, total_ms)
+            SELECT p_wf.order_id, c.step, 1, p_now, c.ms FROM c
+            ON CONFLICT (order_id, step) DO UPDATE
+                SET attempts = s.attempts + 1, completed_at = EXCLUDED.completed_at,
+                    total_ms = s.total_ms + EXCLUDED.total_ms
+            RETURNING s.step, s.attempts)
+        INSERT INTO orderflow.history (order_id, at, kind, step, outcome, attempt, duration_ms, actor)
+        SELECT p_wf.order_id, p_now, 'step', done.step, 'succeeded', done.attempts, c.ms, orderflow._actor()
+          FROM done JOIN c ON c.step = done.step;
     END IF;
 END
 $$;
 COMMENT ON FUNCTION orderflow._checkpoint(orderflow.workflows, text[], double precision[], timestamptz) IS
-    'Internal: writes the completion checkpoints of the steps of one run in one statement.';
+    'Internal: writes the completion checkpoints of the steps of one run, and their history, in one statement.';
 
 -- _run_steps(workflow, now) → workflow: runs the steps not yet completed, in order, each effect
 -- in its own exception block, and returns the workflow row as it is afterwards. The checkpoints
@@ -258,6 +265,8 @@ BEGIN
     SELECT * INTO v_policy FROM orderflow.retry_policies WHERE step = p_step;
 
     IF COALESCE(v_error.transient, false) AND v_attempts < COALESCE(v_policy.max_attempts, 1) THEN
+        PERFORM orderflow._record(p_wf.order_id, p_now, 'step', p_step, 'retry', NULL, v_attempts, p_ms,
+                                  v_sentence, p_sqlstate, p_detail => p_message);
         RETURN orderflow._transition(
             p_wf, orderflow._status_of_step(p_step), p_now,
             p_now + orderflow._backoff_ms(v_policy, v_attempts) * interval '1 millisecond');
@@ -265,6 +274,8 @@ BEGIN
 
     UPDATE orderflow.workflow_steps SET failed_at = p_now
      WHERE order_id = p_wf.order_id AND step = p_step;
+    PERFORM orderflow._record(p_wf.order_id, p_now, 'step', p_step, 'failed', NULL, v_attempts, p_ms,
+                              v_sentence, p_sqlstate, p_detail => p_message);
     PERFORM orderflow._compensate(p_wf, p_now);
     RETURN orderflow._transition(
         p_wf, 'failed', p_now, NULL,

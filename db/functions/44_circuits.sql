@@ -425,6 +425,7 @@ CREATE OR REPLACE FUNCTION orderflow.reset_circuit(p_provider text)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'operator'
 AS $$
 DECLARE
     v_now     timestamptz := orderflow.clock_now();

@@ -360,6 +360,7 @@ BEGIN
        SET lease_token = gen_random_uuid(), lease_owner = p_owner,
            leased_until = v_until, next_attempt_at = v_until,
            attempts = e.attempts + 1, updated_at = p_now, circuit_probe = (v_admit = 'probe'),
+           lease_actor = orderflow._actor(),
            key_sent_at = COALESCE(e.key_sent_at, CASE WHEN e.phase = 'send' THEN p_now END)
      WHERE e.id = p_effect_id
     RETURNING * INTO v_effect;
@@ -407,6 +408,7 @@ CREATE OR REPLACE FUNCTION orderflow.claim_effects(p_limit integer, p_owner text
 RETURNS SETOF jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -714,6 +716,9 @@ BEGIN
             ON CONFLICT (order_id, step) DO UPDATE
                 SET attempts = s.attempts + EXCLUDED.attempts, completed_at = EXCLUDED.completed_at,
                     last_error = NULL, total_ms = s.total_ms + EXCLUDED.total_ms;
+            PERFORM orderflow._record(p_wf.order_id, p_now, 'step', 'charge', 'succeeded', NULL,
+                                      p_effect.attempts, 1000 * extract(epoch FROM p_now - p_effect.created_at),
+                                      p_object_id => p_effect.object_id, p_provider => p_effect.provider);
             IF p_wf.status = 'cancelling' THEN
                 IF orderflow._compensate(p_wf, p_now) THEN
                     RETURN orderflow._transition(p_wf, 'cancelled', p_now);
@@ -745,6 +750,10 @@ BEGIN
     IF p_effect.state = 'succeeded' THEN
         UPDATE orderflow.workflow_steps SET compensated_at = p_now
          WHERE order_id = p_wf.order_id AND step = 'charge' AND compensated_at IS NULL;
+        IF FOUND THEN
+            PERFORM orderflow._record(p_wf.order_id, p_now, 'step', 'charge', 'compensated',
+                                      p_object_id => p_effect.object_id, p_provider => p_effect.provider);
+        END IF;
         IF p_wf.status = 'cancelling' THEN
             RETURN orderflow._transition(p_wf, 'cancelled', p_now);
         END IF;
@@ -768,6 +777,7 @@ CREATE OR REPLACE FUNCTION orderflow.report_effect(p_effect_id bigint, p_lease_t
 RETURNS TABLE (state jsonb, effect jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -796,7 +806,19 @@ BEGIN
        OR v_effect.lease_token IS DISTINCT FROM p_lease_token THEN
         RAISE LOG 'orderflow: stale report for effect % of order % ignored', p_effect_id, v_order_id;
     ELSE
+        -- What follows was caused by whoever leased the call (the function's SET clause
+        -- scopes this to the call).
+        PERFORM set_config('orderflow.actor', COALESCE(v_effect.lease_actor, 'janitor'), true);
         v_effect := orderflow._apply_outcome(v_effect, p_outcome, v_now);
+        PERFORM orderflow._record(
+            v_order_id, v_now, 'call', v_effect.kind,
+            CASE WHEN v_effect.state <> 'open' THEN v_effect.state
+                 WHEN v_effect.phase = 'lookup' THEN 'lookup' ELSE 'retry' END,
+            NULL, v_effect.attempts,
+            CASE WHEN (p_outcome ->> 'elapsedMs') ~ '^[0-9]+(\.[0-9]+)?$' THEN (p_outcome ->> 'elapsedMs')::double precision END,
+            CASE WHEN v_effect.state <> 'succeeded' THEN v_effect.last_error END, v_effect.failure_sqlstate,
+            CASE WHEN (p_outcome ->> 'status') ~ '^[0-9]{3}$' THEN (p_outcome ->> 'status')::integer END,
+            v_effect.object_id, v_effect.provider, v_effect.last_detail);
         IF v_wf.order_id IS NOT NULL THEN
             v_wf := orderflow._after_effect(v_wf, v_effect, v_now);
         END IF;
@@ -850,6 +872,7 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order_http(p_order_id text, p_reques
 RETURNS TABLE (state jsonb, effect jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$

@@ -449,6 +449,7 @@ CREATE OR REPLACE FUNCTION orderflow.redrive(p_kind text DEFAULT NULL, p_provide
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'operator'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -485,6 +486,8 @@ BEGIN
         CONTINUE WHEN NOT orderflow._reopen_effect(
             v_dead.id, v_now + (v_count / p_per_second) * interval '1 second', v_now);
         v_count := v_count + 1;
+        PERFORM orderflow._record(v_dead.order_id, v_now, 'action', 'redrive', 'done',
+                                  p_detail => v_dead.kind || ' call ' || v_dead.id);
         IF v_dead.kind = 'charge' AND v_wf.status = 'suspended' THEN
             PERFORM orderflow._transition(v_wf, 'charging', v_now, 'infinity');
         END IF;

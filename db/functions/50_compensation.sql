@@ -70,6 +70,7 @@ BEGIN
         END CASE;
         UPDATE orderflow.workflow_steps SET compensated_at = p_now
          WHERE order_id = p_wf.order_id AND step = v_step;
+        PERFORM orderflow._record(p_wf.order_id, p_now, 'step', v_step, 'compensated');
     END LOOP;
     RETURN v_done;
 END
@@ -89,6 +90,7 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -145,6 +147,7 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order_request(p_order_id text, p_req
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$

@@ -13,6 +13,7 @@ CREATE OR REPLACE FUNCTION orderflow.resume_due(p_batch integer DEFAULT 16)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -90,6 +91,7 @@ CREATE OR REPLACE FUNCTION orderflow.janitor_tick(p_batch integer DEFAULT 16)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -112,6 +114,7 @@ CREATE OR REPLACE FUNCTION orderflow.resume_now(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'operator'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -126,6 +129,7 @@ BEGIN
         RAISE EXCEPTION 'order % not found', p_order_id USING ERRCODE = 'OF404';
     END IF;
     v_now := orderflow.clock_now();
+    PERFORM orderflow._record(p_order_id, v_now, 'action', 'resume_now', 'done');
     -- A provider call that gave up is tried again, as a lookup first (its outcome is unknown);
     -- this is also how an operator retries the dead refund of a finished workflow.
     IF orderflow._reopen_effects(p_order_id, v_now) > 0 OR v_wf.status = 'cancelling'

@@ -53,12 +53,12 @@ COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
     'p_times 0 clears. 22023 bad arguments.';
 
 -- prune(older_than) → bigint: deletes expired idempotency keys, the workflows that finished more
--- than p_older_than ago (with their steps and reservations, taken off the finished counts) and
+-- than p_older_than ago (with their steps, reservations and history, taken off the finished counts) and
 -- the outbox events published more than p_older_than ago (never one unpublished or with a
 -- webhook delivery still open; readers of read_events must keep up within p_older_than), and
 -- webhook deliveries done that long ago (dead ones stay as dead letters). The ledger and the orders stay. Returns the number of keys and workflows deleted.
 -- Locks: the idempotency_keys rows, then the workflows rows it deletes (its DELETE takes them;
--- a workflow changed meanwhile is re-checked and kept), then their steps and reservations, then
+-- a workflow changed meanwhile is re-checked and kept), then their steps, reservations and history, then
 -- outbox rows.
 CREATE OR REPLACE FUNCTION orderflow.prune(p_older_than interval)
 RETURNS bigint
@@ -94,6 +94,8 @@ BEGIN
         DELETE FROM orderflow.workflow_steps s USING old WHERE s.order_id = old.order_id),
     reservations AS (
         DELETE FROM orderflow.reservations r USING old WHERE r.order_id = old.order_id),
+    history AS (
+        DELETE FROM orderflow.history h USING old WHERE h.order_id = old.order_id),
     counted AS (
         INSERT INTO orderflow.finished_count_deltas (status, delta)
         SELECT status, -count(*) FROM old GROUP BY status)
@@ -111,7 +113,7 @@ END
 $$;
 COMMENT ON FUNCTION orderflow.prune(interval) IS
     'Deletes expired idempotency keys, workflows finished more than p_older_than ago (with their '
-    'steps and reservations) and events published that long ago (never an unpublished one); keeps '
+    'steps, reservations and history) and events published that long ago (never an unpublished one); keeps '
     'the ledger and orders. Returns keys and workflows deleted. 22023 for a negative interval.';
 
 -- Views an operator reads.

@@ -1,7 +1,7 @@
 -- Transient failures: backoff grows and caps as the policy says, jitter stays in its bounds,
 -- running out of attempts fails the workflow, and a permanent error is never retried.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 SELECT orderflow.pin_clock('2030-01-01 00:00:00+00');
 UPDATE orderflow.faults SET remaining = 0;
@@ -31,8 +31,10 @@ TRUNCATE s;
 INSERT INTO s SELECT orderflow.process_order('rt-1');
 SELECT is((SELECT state->>'status' FROM s), 'completed', 'once the faults are used up the workflow completes');
 SELECT is((SELECT state->'steps'->'reserve'->>'attempts' FROM s), '5', 'reserve took five attempts');
-SELECT is((SELECT state->'steps'->'reserve'->'lastError' FROM s), '"injected transient fault"'::jsonb,
-          'lastError keeps the last failure after success');
+SELECT is((SELECT state->'steps'->'reserve'->'lastError' FROM s), 'null'::jsonb,
+          'a completed step shows no lastError (order_history keeps every failure)');
+SELECT is((SELECT count(*) FROM orderflow.history WHERE order_id = 'rt-1' AND step = 'reserve' AND outcome = 'retry'
+              AND error = 'injected transient fault'), 4::bigint, 'the history has the four failed attempts');
 SELECT is((SELECT state->'steps'->'charge'->>'attempts' FROM s), '1', 'charge ran once, however often reserve was retried');
 SELECT is((SELECT count(*)::int FROM orderflow.payments WHERE order_id = 'rt-1'), 1, 'one charge, no refund');
 SELECT is((SELECT state->'nextRetryAt' FROM s), 'null'::jsonb, 'nothing is scheduled once completed');
