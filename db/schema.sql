@@ -44,6 +44,7 @@ CREATE TABLE orderflow.effects (
     circuit_probe boolean DEFAULT false NOT NULL,
     key_sent_at timestamp with time zone,
     lease_actor text,
+    run integer DEFAULT 1 NOT NULL,
     CONSTRAINT effects_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT effects_failure_sqlstate_check CHECK ((failure_sqlstate ~ '^OFD0[0-9]$'::text)),
     CONSTRAINT effects_final_have_finished_at CHECK (((state = 'open'::text) = (finished_at IS NULL))),
@@ -63,6 +64,7 @@ CASE
     WHEN (kind = 'webhook'::text) THEN ('webhook:'::text || webhook_id)
     ELSE 'payments'::text
 END)),
+    CONSTRAINT effects_run_positive CHECK ((run >= 1)),
     CONSTRAINT effects_state_check CHECK ((state = ANY (ARRAY['open'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'abandoned'::text]))),
     CONSTRAINT effects_webhooks_have_event CHECK (((kind = 'webhook'::text) = ((webhook_id IS NOT NULL) AND (event_id IS NOT NULL))))
 );
@@ -120,11 +122,13 @@ CREATE TABLE orderflow.workflows (
     finished_at timestamp with time zone,
     error_detail text,
     payment_method text,
+    run integer DEFAULT 1 NOT NULL,
     CONSTRAINT workflows_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT workflows_finished_have_finished_at CHECK (((status = ANY ('{cancelled,completed,failed}'::text[])) = (finished_at IS NOT NULL))),
     CONSTRAINT workflows_item_check CHECK (((char_length(item) >= 1) AND (char_length(item) <= 200))),
     CONSTRAINT workflows_order_id_check CHECK (((char_length(order_id) >= 1) AND (char_length(order_id) <= 200))),
     CONSTRAINT workflows_payment_method_is_an_id CHECK ((payment_method ~ '^pm_[A-Za-z0-9_]{1,96}$'::text)),
+    CONSTRAINT workflows_run_positive CHECK ((run >= 1)),
     CONSTRAINT workflows_scheduled_have_next_retry_at CHECK (((status = ANY ('{charging,confirming,pending,reserving}'::text[])) = (next_retry_at IS NOT NULL))),
     CONSTRAINT workflows_status_known CHECK ((status = ANY ('{cancelled,cancelling,charging,completed,confirming,failed,pending,reserving,suspended}'::text[])))
 );
@@ -152,6 +156,12 @@ COMMENT ON COLUMN orderflow.workflows.error_detail IS 'Internal detail behind er
 --
 
 COMMENT ON COLUMN orderflow.workflows.payment_method IS 'The provider PaymentMethod the charge uses, when the request named one (else the provider settings'' default).';
+
+--
+-- Name: COLUMN workflows.run; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.workflows.run IS 'Which run of the order this is: 1, then one more per retry_workflow.';
 
 --
 -- Name: CONSTRAINT workflows_finished_have_finished_at ON workflows; Type: COMMENT; Schema: orderflow; Owner: -
@@ -718,9 +728,15 @@ CREATE TABLE orderflow.payments (
     amount numeric(12,2) NOT NULL,
     idempotency_key text NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    run integer DEFAULT 1 NOT NULL,
     CONSTRAINT payments_amount_check CHECK ((amount > (0)::numeric)),
-    CONSTRAINT payments_check CHECK ((idempotency_key = ((order_id || ':'::text) || kind))),
-    CONSTRAINT payments_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text])))
+    CONSTRAINT payments_key_is_order_run_kind CHECK ((idempotency_key = (((order_id ||
+CASE
+    WHEN (run = 1) THEN ''::text
+    ELSE (':run'::text || run)
+END) || ':'::text) || kind))),
+    CONSTRAINT payments_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT payments_run_positive CHECK ((run >= 1))
 );
 
 --
@@ -851,7 +867,9 @@ CREATE TABLE orderflow.reservations (
     tracked boolean NOT NULL,
     reserved_at timestamp with time zone NOT NULL,
     released_at timestamp with time zone,
-    CONSTRAINT reservations_quantity_check CHECK ((quantity > 0))
+    run integer DEFAULT 1 NOT NULL,
+    CONSTRAINT reservations_quantity_check CHECK ((quantity > 0)),
+    CONSTRAINT reservations_run_positive CHECK ((run >= 1))
 );
 
 --
@@ -1223,11 +1241,11 @@ ALTER TABLE ONLY orderflow.payments
     ADD CONSTRAINT payments_idempotency_key_key UNIQUE (idempotency_key);
 
 --
--- Name: payments payments_order_id_kind_key; Type: CONSTRAINT; Schema: orderflow; Owner: -
+-- Name: payments payments_one_per_run_and_kind; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
 ALTER TABLE ONLY orderflow.payments
-    ADD CONSTRAINT payments_order_id_kind_key UNIQUE (order_id, kind);
+    ADD CONSTRAINT payments_one_per_run_and_kind UNIQUE (order_id, run, kind);
 
 --
 -- Name: payments payments_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
@@ -1269,7 +1287,7 @@ ALTER TABLE ONLY orderflow.rate_buckets
 --
 
 ALTER TABLE ONLY orderflow.reservations
-    ADD CONSTRAINT reservations_pkey PRIMARY KEY (order_id);
+    ADD CONSTRAINT reservations_pkey PRIMARY KEY (order_id, run);
 
 --
 -- Name: retry_policies retry_policies_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
@@ -1359,10 +1377,10 @@ CREATE INDEX effects_due_by_provider ON orderflow.effects USING btree (provider,
 CREATE INDEX effects_event ON orderflow.effects USING btree (event_id) WHERE (event_id IS NOT NULL);
 
 --
--- Name: effects_one_payment_call_per_kind; Type: INDEX; Schema: orderflow; Owner: -
+-- Name: effects_one_payment_call_per_run_and_kind; Type: INDEX; Schema: orderflow; Owner: -
 --
 
-CREATE UNIQUE INDEX effects_one_payment_call_per_kind ON orderflow.effects USING btree (order_id, kind) WHERE (kind <> 'webhook'::text);
+CREATE UNIQUE INDEX effects_one_payment_call_per_run_and_kind ON orderflow.effects USING btree (order_id, run, kind) WHERE (kind <> 'webhook'::text);
 
 --
 -- Name: history_by_order; Type: INDEX; Schema: orderflow; Owner: -

@@ -15,6 +15,7 @@
 --             │                                                             │
 --             └── step failed for good / out of attempts ──▶ failed ────────┘
 --                                                      (completed steps compensated)
+--   failed ──▶ pending: retry_workflow (operator), the order's next run (run + 1, new keys)
 --
 -- Any unfinished status (pending, charging, reserving, confirming, suspended) may also go to
 -- failed or cancelled. `scheduled` statuses carry next_retry_at (the janitor resumes them);
@@ -60,7 +61,9 @@ UNION ALL VALUES ('completed', 'cancelled'), ('failed', 'cancelled'),
     -- cancelling: a cancel that waits for the payment provider (45_effects.sql).
     ('pending', 'cancelling'), ('charging', 'cancelling'), ('reserving', 'cancelling'),
     ('confirming', 'cancelling'), ('suspended', 'cancelling'), ('completed', 'cancelling'),
-    ('failed', 'cancelling'), ('cancelling', 'cancelled');
+    ('failed', 'cancelling'), ('cancelling', 'cancelled'),
+    -- retry_workflow (76_retry.sql): a failed order runs again, as a new run.
+    ('failed', 'pending');
 
 DELETE FROM orderflow.workflow_transitions t
  WHERE NOT EXISTS (SELECT 1 FROM orderflow_transitions n
@@ -158,7 +161,9 @@ BEGIN
            next_retry_at = CASE WHEN s.scheduled THEN COALESCE(p_next_retry_at, p_now) END,
            error = COALESCE(p_error, CASE WHEN s.finished THEN w.error END),
            error_detail = COALESCE(p_error_detail, CASE WHEN s.finished THEN w.error_detail END),
-           cancel_reason = COALESCE(p_cancel_reason, w.cancel_reason)
+           cancel_reason = COALESCE(p_cancel_reason, w.cancel_reason),
+           -- A failed workflow that goes back to pending starts its next run (retry_workflow).
+           run = CASE WHEN w.status = 'failed' AND p_to = 'pending' THEN w.run + 1 ELSE w.run END
       FROM orderflow.workflow_transitions t
       JOIN orderflow.workflow_statuses s ON s.status = t.to_status
      WHERE w.order_id = p_wf.order_id AND w.status = p_wf.status

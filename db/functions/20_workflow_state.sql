@@ -46,7 +46,7 @@ DECLARE
 BEGIN
     -- One index probe; none is found for an order charged through the ledger.
     FOR v_row IN SELECT * FROM orderflow.effects e
-                  WHERE e.order_id = p_wf.order_id AND e.kind <> 'webhook' LOOP
+                  WHERE e.order_id = p_wf.order_id AND e.run = p_wf.run AND e.kind <> 'webhook' LOOP
         IF v_row.kind = 'charge' THEN
             v_charge := v_row;
         ELSE

@@ -8,6 +8,17 @@
 -- functions: PL/pgSQL keeps its plans for the session, a SQL function called from PL/pgSQL is
 -- planned again on every call.
 
+-- _run_key(workflow) → text: what the keys of this run's effects start with: the order id for
+-- the first run, <orderId>:run<n> from the second (retry_workflow, 76_retry.sql).
+CREATE OR REPLACE FUNCTION orderflow._run_key(p_wf orderflow.workflows)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT p_wf.order_id || CASE WHEN COALESCE(p_wf.run, 1) = 1 THEN '' ELSE ':run' || p_wf.run END
+$$;
+COMMENT ON FUNCTION orderflow._run_key(orderflow.workflows) IS
+    'Internal: <orderId> for the first run, <orderId>:run<n> after a retry: the prefix of the run''s keys.';
+
 -- _charge(workflow, now) → boolean: charges the order: through the payments provider when one
 -- is set (45_effects.sql: writes the charge's effect; true = the step waits for its report), or
 -- into the payments ledger (false: done now).
@@ -19,8 +30,8 @@ BEGIN
     IF orderflow._charge_at_provider(p_wf, p_now) THEN
         RETURN true;
     END IF;
-    INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
-    VALUES (p_wf.order_id, 'charge', p_wf.amount, p_wf.order_id || ':charge', p_now);
+    INSERT INTO orderflow.payments (order_id, run, kind, amount, idempotency_key, created_at)
+    VALUES (p_wf.order_id, p_wf.run, 'charge', p_wf.amount, orderflow._run_key(p_wf) || ':charge', p_now);
     RETURN false;
 END
 $$;
@@ -45,8 +56,8 @@ BEGIN
     ELSIF v_on_hand IS NOT NULL THEN
         UPDATE orderflow.inventory SET on_hand = on_hand - 1, updated_at = p_now WHERE item = p_wf.item;
     END IF;
-    INSERT INTO orderflow.reservations (order_id, item, quantity, tracked, reserved_at)
-    VALUES (p_wf.order_id, p_wf.item, 1, v_on_hand IS NOT NULL, p_now);
+    INSERT INTO orderflow.reservations (order_id, run, item, quantity, tracked, reserved_at)
+    VALUES (p_wf.order_id, p_wf.run, p_wf.item, 1, v_on_hand IS NOT NULL, p_now);
 END
 $$;
 COMMENT ON FUNCTION orderflow._reserve(orderflow.workflows, timestamptz) IS
@@ -80,7 +91,7 @@ DECLARE
     v_payload jsonb;
 BEGIN
     INSERT INTO orderflow.outbox (event_key, order_id, event_type, payload, created_at)
-    VALUES (p_wf.order_id || ':' || p_suffix, p_wf.order_id, p_type,
+    VALUES (orderflow._run_key(p_wf) || ':' || p_suffix, p_wf.order_id, p_type,
             jsonb_build_object('orderId', p_wf.order_id, 'amount', trim_scale(p_wf.amount),
                                'item', p_wf.item),
             p_now)

@@ -170,25 +170,27 @@ $$;
 COMMENT ON FUNCTION orderflow._minor_amount(numeric, text) IS
     'Internal: amount in the currency''s minor unit (x100 usd, x1 jpy); OFD03 if not a whole number of them.';
 
--- _new_effect(order_id, kind, path, body, key_base, now) → effects: writes an open effect, due now.
-CREATE OR REPLACE FUNCTION orderflow._new_effect(p_order_id text, p_kind text, p_path text,
-                                                 p_body text, p_key_base text, p_now timestamptz)
+-- _new_effect(workflow, kind, path, body, now) → effects: writes an open effect of the
+-- workflow's run, due now, keyed <run key>:<kind> (<orderId>:charge, <orderId>:run2:refund).
+CREATE OR REPLACE FUNCTION orderflow._new_effect(p_wf orderflow.workflows, p_kind text, p_path text,
+                                                 p_body text, p_now timestamptz)
 RETURNS orderflow.effects
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+    v_key    text := orderflow._run_key(p_wf) || ':' || p_kind;
     v_effect orderflow.effects;
 BEGIN
-    INSERT INTO orderflow.effects (order_id, kind, state, phase, method, path, body, key_base,
+    INSERT INTO orderflow.effects (order_id, run, kind, state, phase, method, path, body, key_base,
                                    idempotency_key, next_attempt_at, created_at, updated_at)
-    VALUES (p_order_id, p_kind, 'open', 'send', 'POST', p_path, p_body, p_key_base, p_key_base,
+    VALUES (p_wf.order_id, p_wf.run, p_kind, 'open', 'send', 'POST', p_path, p_body, v_key, v_key,
             p_now, p_now, p_now)
     RETURNING * INTO v_effect;
     RETURN v_effect;
 END
 $$;
-COMMENT ON FUNCTION orderflow._new_effect(text, text, text, text, text, timestamptz) IS
-    'Internal: inserts an open provider effect with its stored request, due now.';
+COMMENT ON FUNCTION orderflow._new_effect(orderflow.workflows, text, text, text, timestamptz) IS
+    'Internal: inserts an open provider effect of the workflow''s run with its stored request, due now.';
 
 -- _charge_at_provider(workflow, now) → boolean: true when the order's charge goes through the
 -- provider (then its effect exists now: written here if it did not), false for the ledger.
@@ -205,7 +207,7 @@ DECLARE
 BEGIN
     -- A pending workflow was created in this transaction: it has no effect yet.
     IF p_wf.status <> 'pending' AND EXISTS (
-        SELECT 1 FROM orderflow.effects WHERE order_id = p_wf.order_id AND kind = 'charge') THEN
+        SELECT 1 FROM orderflow.effects WHERE order_id = p_wf.order_id AND run = p_wf.run AND kind = 'charge') THEN
         RETURN true;
     END IF;
     v_provider := orderflow._provider();
@@ -221,13 +223,13 @@ BEGIN
             USING ERRCODE = 'OFD04';
     END IF;
     PERFORM orderflow._new_effect(
-        p_wf.order_id, 'charge', '/v1/payment_intents',
+        p_wf, 'charge', '/v1/payment_intents',
         'amount=' || orderflow._minor_amount(p_wf.amount, v_currency)
         || '&currency=' || v_currency
         || '&payment_method=' || orderflow._form_encode(v_method)
         || '&confirm=true'
         || '&metadata%5Border_id%5D=' || orderflow._form_encode(p_wf.order_id),
-        p_wf.order_id || ':charge', p_now);
+        p_now);
     RETURN true;
 END
 $$;
@@ -245,16 +247,18 @@ AS $$
 DECLARE
     v_charge orderflow.effects;
 BEGIN
-    SELECT * INTO v_charge FROM orderflow.effects WHERE order_id = p_wf.order_id AND kind = 'charge';
+    SELECT * INTO v_charge FROM orderflow.effects
+     WHERE order_id = p_wf.order_id AND run = p_wf.run AND kind = 'charge';
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM orderflow.effects WHERE order_id = p_wf.order_id AND kind = 'refund') THEN
+    IF NOT EXISTS (SELECT 1 FROM orderflow.effects
+                    WHERE order_id = p_wf.order_id AND run = p_wf.run AND kind = 'refund') THEN
         PERFORM orderflow._new_effect(
-            p_wf.order_id, 'refund', '/v1/refunds',
+            p_wf, 'refund', '/v1/refunds',
             'payment_intent=' || orderflow._form_encode(v_charge.object_id)
             || '&metadata%5Border_id%5D=' || orderflow._form_encode(p_wf.order_id),
-            p_wf.order_id || ':refund', p_now);
+            p_now);
     END IF;
     RETURN true;
 END
@@ -300,7 +304,7 @@ BEGIN
                                                    replace(p_effect.order_id, '''', '\''')));
     ELSE
         SELECT object_id INTO v_charge FROM orderflow.effects
-         WHERE order_id = p_effect.order_id AND kind = 'charge';
+         WHERE order_id = p_effect.order_id AND run = p_effect.run AND kind = 'charge';
         v_path := '/v1/refunds?payment_intent=' || orderflow._form_encode(v_charge);
     END IF;
     RETURN jsonb_build_object(
@@ -924,6 +928,7 @@ DECLARE
 BEGIN
     FOR v_id IN SELECT e.id FROM orderflow.effects e
                  WHERE e.order_id = p_order_id AND e.kind <> 'webhook' AND e.state = 'dead'
+                   AND e.run = (SELECT w.run FROM orderflow.workflows w WHERE w.order_id = p_order_id)
                  ORDER BY e.id FOR UPDATE LOOP
         IF orderflow._reopen_effect(v_id, p_now, p_now) THEN
             v_count := v_count + 1;

@@ -434,8 +434,8 @@ SELECT e.id,
 COMMENT ON VIEW orderflow.dead_letters IS
     'Dead webhook deliveries and dead payment calls with their last error; redrive() puts them back.';
 
--- redrive(kind, provider, order_id, died_since, limit, per_second) → integer: puts dead calls
--- back (dead_letters, filtered by any of the arguments), same keys and webhook-ids, fresh
+-- redrive(kind, provider, order_id, died_since, limit, per_second, effect_id) → integer: puts
+-- dead calls back (dead_letters, filtered by any of the arguments), same keys and webhook-ids, fresh
 -- attempts, spread at p_per_second from now so that a redrive of thousands does not land at
 -- once. A payment call whose key may have expired is put back as a lookup (reconciliation),
 -- never re-sent; a dead charge's suspended workflow waits on it again (charging). Deliveries of
@@ -445,7 +445,8 @@ CREATE OR REPLACE FUNCTION orderflow.redrive(p_kind text DEFAULT NULL, p_provide
                                              p_order_id text DEFAULT NULL,
                                              p_died_since timestamptz DEFAULT NULL,
                                              p_limit integer DEFAULT 1000,
-                                             p_per_second numeric DEFAULT 10)
+                                             p_per_second numeric DEFAULT 10,
+                                             p_effect_id bigint DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -475,6 +476,7 @@ BEGIN
            AND (p_provider IS NULL OR e.provider = p_provider)
            AND (p_order_id IS NULL OR e.order_id = p_order_id)
            AND (p_died_since IS NULL OR e.finished_at >= p_died_since)
+           AND (p_effect_id IS NULL OR e.id = p_effect_id)
          ORDER BY e.finished_at, e.id
          LIMIT p_limit
     LOOP
@@ -495,7 +497,7 @@ BEGIN
     RETURN v_count;
 END
 $$;
-COMMENT ON FUNCTION orderflow.redrive(text, text, text, timestamptz, integer, numeric) IS
-    'Operators: puts dead calls (dead_letters; filter by kind, provider, order, died since) back with '
+COMMENT ON FUNCTION orderflow.redrive(text, text, text, timestamptz, integer, numeric, bigint) IS
+    'Operators: puts dead calls (dead_letters; filter by kind, provider, order, died since, id) back with '
     'their keys and fresh attempts, spread at per_second; payment calls whose key may have expired '
     'are only looked up. Returns how many. 22023 bad arguments.';

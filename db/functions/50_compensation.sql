@@ -10,10 +10,10 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
-    INSERT INTO orderflow.payments (order_id, kind, amount, idempotency_key, created_at)
-    SELECT p.order_id, 'refund', p.amount, p.order_id || ':refund', p_now
+    INSERT INTO orderflow.payments (order_id, run, kind, amount, idempotency_key, created_at)
+    SELECT p.order_id, p.run, 'refund', p.amount, orderflow._run_key(p_wf) || ':refund', p_now
       FROM orderflow.payments p
-     WHERE p.idempotency_key = p_wf.order_id || ':charge';
+     WHERE p.idempotency_key = orderflow._run_key(p_wf) || ':charge';
 END
 $$;
 COMMENT ON FUNCTION orderflow._refund(orderflow.workflows, timestamptz) IS
@@ -28,7 +28,7 @@ DECLARE
     v_reservation orderflow.reservations;
 BEGIN
     UPDATE orderflow.reservations SET released_at = p_now
-     WHERE order_id = p_wf.order_id AND released_at IS NULL
+     WHERE order_id = p_wf.order_id AND run = p_wf.run AND released_at IS NULL
     RETURNING * INTO v_reservation;
     IF FOUND AND v_reservation.tracked THEN
         UPDATE orderflow.inventory
@@ -120,7 +120,7 @@ BEGIN
         v_now := orderflow.clock_now();
         -- A charge still open at the provider (the lock order: workflow, then effect).
         SELECT * INTO v_charge FROM orderflow.effects
-         WHERE order_id = p_order_id AND kind = 'charge' AND state = 'open' FOR UPDATE;
+         WHERE order_id = p_order_id AND run = v_wf.run AND kind = 'charge' AND state = 'open' FOR UPDATE;
         IF v_charge.id IS NOT NULL AND v_charge.lease_token IS NULL AND v_charge.attempts = 0 THEN
             -- Never leased, so never sent: nothing can have been charged.
             PERFORM orderflow._effect_final(v_charge, 'abandoned', NULL, 'cancelled before it was sent',

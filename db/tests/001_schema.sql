@@ -19,9 +19,10 @@ SELECT has_table('orderflow', 'outbox', 'outbox table exists');
 SELECT col_is_pk('orderflow', 'idempotency_keys', 'key', 'an idempotency key is claimed by its primary key');
 SELECT col_is_pk('orderflow', 'workflows', 'order_id', 'one workflow per order id');
 SELECT col_is_pk('orderflow', 'workflow_steps', ARRAY['order_id', 'step'], 'one checkpoint per workflow and step');
-SELECT col_is_pk('orderflow', 'reservations', 'order_id', 'one reservation per order');
+SELECT col_is_pk('orderflow', 'reservations', ARRAY['order_id', 'run'], 'one reservation per run of an order');
 SELECT col_is_unique('orderflow', 'payments', 'idempotency_key', 'ledger keys are unique');
-SELECT col_is_unique('orderflow', 'payments', ARRAY['order_id', 'kind'], 'one charge and one refund per order at most');
+SELECT col_is_unique('orderflow', 'payments', ARRAY['order_id', 'run', 'kind'],
+                     'one charge and one refund per run of an order at most');
 SELECT col_is_unique('orderflow', 'outbox', 'event_key', 'outbox event keys are unique');
 SELECT col_is_unique('orderflow', 'idempotency_keys', 'order_id', 'a key maps to exactly one order');
 SELECT col_is_fk('orderflow', 'idempotency_keys', 'order_id', 'a key points at its order');
@@ -49,9 +50,9 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
            WHERE n.nspname = 'orderflow' AND 'enable_seqscan=off' = ANY (p.proconfig)
              AND 'jit=off' = ANY (p.proconfig)),
           ARRAY['cancel_order', 'cancel_order_http', 'cancel_order_request', 'claim_effects',
-                'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick',
+                'console_order', 'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick',
                 'order_history', 'process_order', 'process_order_http', 'process_order_request',
-                'publish_outbox', 'read_events', 'redrive', 'report_effect', 'resume_due', 'resume_now'],
+                'publish_outbox', 'read_events', 'redrive', 'report_effect', 'resume_due', 'resume_now', 'retry_workflow'],
           'the request-path entry points pin their plans to the indexes (enable_seqscan=off, jit=off)');
 
 -- The ledger refuses a second charge for the same order, whoever inserts it.
