@@ -136,6 +136,8 @@ struct HttpServer::Exchange {
   bool keep_alive = true;
   int metric = -1;
   std::chrono::steady_clock::time_point started;
+  std::string order_id;         // for the log: the order the request is about, "" if none
+  std::string idempotency_key;  // for the log: POST /orders's key, "" if none
 };
 
 HttpServer::HttpServer(const Config& config, Api* api, Api* ops_api, Metrics* metrics)
@@ -229,6 +231,8 @@ void HttpServer::OnRequest(const std::shared_ptr<http::Connection>& connection, 
   input->has_body = held->has_body;
   input->query = held->Query();
   input->body = std::move(held->body);
+  exchange->order_id = http::LoggedOrderId(route, *input);
+  exchange->idempotency_key = http::LoggedKey(route, *input);
 
   const bool ops = route.lane == http::Lane::kOps;
   Api* const api = ops ? ops_api_ : api_;
@@ -287,6 +291,8 @@ void HttpServer::Finish(const std::shared_ptr<http::Connection>& connection, uin
         .Str("path", exchange.path)
         .Int("status", reply.status)
         .Num("ms", ms);
+    if (!exchange.order_id.empty()) line.Str("orderId", exchange.order_id);
+    if (!exchange.idempotency_key.empty()) line.Str("idempotencyKey", exchange.idempotency_key);
     if (!reply.log_detail.empty()) line.Str("detail", reply.log_detail);
   }
 

@@ -36,7 +36,7 @@ void Janitor::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
     lock.unlock();
-    const int64_t resumed = Drain(SqlCall::kResumeDue, batch_);
+    const int64_t resumed = ResumeDue();
     if (resumed > 0) {
       metrics_->CountJanitorResumed(resumed);
       LogLine(LogLevel::kInfo, "janitor_resumed").Int("workflows", resumed);
@@ -69,6 +69,50 @@ int64_t Janitor::Drain(SqlCall call, int batch) {
     const int n = (!row.empty() && row[0]) ? std::stoi(*row[0]) : 0;
     total += n;
     if (n < batch) break;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) break;
+  }
+  return total;
+}
+
+int64_t Janitor::ResumeDue() {
+  const std::vector<SqlValue> params = {std::to_string(batch_)};
+  int64_t total = 0;
+  while (true) {
+    std::vector<SqlValue> row;
+    const Status status = call_(SqlCall::kResumeDue, params, &row);
+    if (!status.ok()) {
+      LogLine(LogLevel::kWarn, "janitor_failed")
+          .Str("call", Definition(SqlCall::kResumeDue).name)
+          .Str("error", status.ToString());
+      break;
+    }
+    rapidjson::Document report;
+    if (row.empty() || !row[0]) break;
+    report.Parse(row[0]->c_str());
+    if (report.HasParseError() || !report.IsObject() || !report.HasMember("resumed") ||
+        !report["resumed"].IsInt64() || !report.HasMember("orders") || !report["orders"].IsArray()) {
+      LogLine(LogLevel::kError, "janitor_report_unreadable");
+      break;
+    }
+    for (const auto& order : report["orders"].GetArray()) {
+      const auto text = [&order](const char* name) {
+        const auto member = order.FindMember(name);
+        return member != order.MemberEnd() && member->value.IsString()
+                   ? std::string(member->value.GetString(), member->value.GetStringLength())
+                   : std::string();
+      };
+      LogLine line(LogLevel::kInfo, "janitor_resumed_order");
+      line.Str("orderId", text("orderId")).Str("was", text("was")).Str("now", text("now"));
+      if (!text("step").empty()) line.Str("step", text("step"));
+      if (order.HasMember("attempt") && order["attempt"].IsInt64()) {
+        line.Int("attempt", order["attempt"].GetInt64());
+      }
+      if (!text("reason").empty()) line.Str("reason", text("reason"));
+    }
+    const int64_t n = report["resumed"].GetInt64();
+    total += n;
+    if (n < batch_) break;
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) break;
   }

@@ -55,9 +55,12 @@ class Janitor {
   static constexpr int kOutboxBatch = 500;
 
   void Run();
-  // Calls `call` (resume_due or publish_outbox) until it returns less than a full batch; returns
-  // the total it reported.
+  // Calls `call` (publish_outbox) until it returns less than a full batch; returns the total it
+  // reported.
   int64_t Drain(SqlCall call, int batch);
+  // Calls janitor_tick_report until it resumes less than a full batch, logging each order it
+  // resumed (what it waited on, why, and what it is now); returns how many.
+  int64_t ResumeDue();
   // Claims due provider calls and hands them to the executor; returns how many.
   int64_t ClaimEffects();
 

@@ -17,7 +17,7 @@ enum class SqlCall {
   kProcessOrder,    // (orderId or null, body, owner, key mode) → state json, effect json
   kGetWorkflow,     // (orderId) → workflow state json or null
   kCancelOrder,     // (orderId, body or null, owner) → state json, effect json
-  kResumeDue,       // (batch) → number of workflows resumed
+  kResumeDue,       // (batch) → {"resumed": n, "orders": [{orderId, was, step, attempt, reason, now}]}
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed
   kClaimEffects,    // (limit, owner, with payments) → JSON array of leased provider requests

@@ -316,3 +316,42 @@ TEST(HttpRoutesTest, JsonContentTypeWithOrWithoutParameters) {
 }  // namespace
 }  // namespace http
 }  // namespace orderflow
+
+namespace orderflow {
+namespace http {
+namespace {
+
+// The request log names the order (or the key) a request is about, and nothing unprintable.
+TEST(HttpRoutesTest, TheLogNamesTheOrderOrTheKeyOfARequest) {
+  RouteInput process;
+  process.body = R"({"orderId":"o-42","amount":5})";
+  const RouteMatch post = MatchRoute("POST", "/api/orders/process");
+  ASSERT_NE(post.route, nullptr);
+  EXPECT_EQ(LoggedOrderId(*post.route, process), "o-42") << "from the body";
+  process.body = R"({"orderId":"o-\n42"})";
+  EXPECT_EQ(LoggedOrderId(*post.route, process), "") << "a control character is not logged";
+  process.body = "not json";
+  EXPECT_EQ(LoggedOrderId(*post.route, process), "");
+
+  RouteInput by_path;
+  by_path.params = {"o-7"};
+  const RouteMatch get = MatchRoute("GET", "/api/orders/o-7");
+  ASSERT_NE(get.route, nullptr);
+  EXPECT_EQ(LoggedOrderId(*get.route, by_path), "o-7") << "from the path";
+  const RouteMatch cancel = MatchRoute("POST", "/api/orders/o-7/cancel");
+  ASSERT_NE(cancel.route, nullptr);
+  EXPECT_EQ(LoggedOrderId(*cancel.route, by_path), "o-7");
+
+  const std::string key = "key-1";
+  RouteInput create;
+  create.idempotency_key = &key;
+  const RouteMatch orders = MatchRoute("POST", "/orders");
+  ASSERT_NE(orders.route, nullptr);
+  EXPECT_EQ(LoggedKey(*orders.route, create), "key-1");
+  EXPECT_EQ(LoggedOrderId(*orders.route, create), "") << "POST /orders names its key, not an order";
+  EXPECT_EQ(LoggedKey(*post.route, create), "") << "only POST /orders' key is logged";
+}
+
+}  // namespace
+}  // namespace http
+}  // namespace orderflow

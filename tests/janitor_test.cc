@@ -24,6 +24,8 @@ class FakeDatabase {
         claims_.push_back(params);
         row->assign(1, SqlValue("[]"));
         claimed_.notify_all();
+      } else if (call == SqlCall::kResumeDue) {
+        row->assign(1, SqlValue(R"({"resumed": 0, "orders": []})"));
       } else {
         row->assign(1, SqlValue("0"));
       }

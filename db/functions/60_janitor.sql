@@ -8,20 +8,21 @@
 -- failure handling raises is rolled back alone, suspended with its error (an operator's to act
 -- on), and the rest of the batch goes on.
 
--- resume_due(batch) → integer: runs the next step of up to p_batch due workflows; returns how many.
-CREATE OR REPLACE FUNCTION orderflow.resume_due(p_batch integer DEFAULT 16)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
-SET enable_seqscan = off
-SET jit = off
+-- _resume_due(batch) → jsonb: runs the next step of up to p_batch due workflows and says, for
+-- each, what it waited on and what it is now: [{orderId, was, step, attempt, reason, now}].
+CREATE OR REPLACE FUNCTION orderflow._resume_due(p_batch integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_now     timestamptz := orderflow.clock_now();
     v_ids     text[];
     v_id      text;
     v_wf      orderflow.workflows;
+    v_after   orderflow.workflows;
+    v_step    text;
+    v_waiting orderflow.workflow_steps;
+    v_report  jsonb := '[]';
     v_state   text;
     v_message text;
 BEGIN
@@ -41,23 +42,48 @@ BEGIN
     FOREACH v_id IN ARRAY COALESCE(v_ids, '{}') LOOP
         -- Locked by the claim above: read as it is now.
         SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = v_id;
+        -- Why it was due: the step it waits on and that step's last error (for the log).
+        SELECT st.step INTO v_step FROM orderflow.workflow_statuses st WHERE st.status = v_wf.status;
+        SELECT * INTO v_waiting FROM orderflow.workflow_steps s WHERE s.order_id = v_id AND s.step = v_step;
         BEGIN
-            PERFORM orderflow._run_steps(v_wf, v_now);
+            v_after := orderflow._run_steps(v_wf, v_now);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
             RAISE LOG 'orderflow: resuming order % raised SQLSTATE %: %', v_id, v_state, v_message;
+            v_after := v_wf;
             -- A lock or serialization conflict passes: the workflow stays due for the next tick.
             -- Anything else would raise again at every tick: suspend it for an operator.
             IF NOT COALESCE((SELECT e.transient FROM orderflow.step_errors e
                               WHERE e.sqlstate = v_state), false) THEN
-                PERFORM orderflow._transition(
+                v_after := orderflow._transition(
                     v_wf, 'suspended', v_now, NULL,
                     'resuming this workflow failed with an internal error; an operator must act',
                     format('SQLSTATE %s: %s', v_state, v_message));
             END IF;
         END;
+        v_report := v_report || jsonb_build_object(
+            'orderId', v_id, 'was', v_wf.status, 'step', v_step,
+            'attempt', COALESCE(v_waiting.attempts, 0) + 1, 'reason', v_waiting.last_error,
+            'now', v_after.status);
     END LOOP;
-    RETURN COALESCE(cardinality(v_ids), 0);
+    RETURN v_report;
+END
+$$;
+COMMENT ON FUNCTION orderflow._resume_due(integer) IS
+    'Internal: resumes up to p_batch due workflows (FOR UPDATE SKIP LOCKED, each in its own '
+    'subtransaction; one that raises is suspended) and reports each: was, step, attempt, reason, now.';
+
+-- resume_due(batch) → integer: runs the next step of up to p_batch due workflows; returns how many.
+CREATE OR REPLACE FUNCTION orderflow.resume_due(p_batch integer DEFAULT 16)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
+SET enable_seqscan = off
+SET jit = off
+AS $$
+BEGIN
+    RETURN jsonb_array_length(orderflow._resume_due(p_batch));
 END
 $$;
 COMMENT ON FUNCTION orderflow.resume_due(integer) IS
@@ -85,8 +111,30 @@ $$;
 COMMENT ON FUNCTION orderflow._expire_keys(timestamptz, integer) IS
     'Internal: deletes up to p_batch expired idempotency keys (claimed with SKIP LOCKED); returns how many.';
 
--- janitor_tick(batch) → integer: one tick of the server's janitor: resume_due(p_batch), then the
--- finished counts folded and up to 1000 expired keys deleted. Returns what resume_due returned.
+-- janitor_tick_report(batch) → jsonb: one tick of the server's janitor: _resume_due(p_batch),
+-- then the finished counts folded and up to 1000 expired keys deleted. Returns {resumed: n,
+-- orders: [{orderId, was, step, attempt, reason, now}]}: the janitor logs each order.
+CREATE OR REPLACE FUNCTION orderflow.janitor_tick_report(p_batch integer DEFAULT 16)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET orderflow.actor = 'janitor'
+SET enable_seqscan = off
+SET jit = off
+AS $$
+DECLARE
+    v_orders jsonb := orderflow._resume_due(p_batch);
+BEGIN
+    PERFORM orderflow._fold_counts();
+    PERFORM orderflow._expire_keys(orderflow.clock_now(), 1000);
+    RETURN jsonb_build_object('resumed', jsonb_array_length(v_orders), 'orders', v_orders);
+END
+$$;
+COMMENT ON FUNCTION orderflow.janitor_tick_report(integer) IS
+    'The server janitor''s tick: resumes up to p_batch due workflows, folds the finished counts, '
+    'deletes up to 1000 expired keys; returns {resumed, orders: what each waited on and is now}.';
+
+-- janitor_tick(batch) → integer: janitor_tick_report, counted (for psql and older fronts).
 CREATE OR REPLACE FUNCTION orderflow.janitor_tick(p_batch integer DEFAULT 16)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -95,17 +143,12 @@ SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
-DECLARE
-    v_resumed integer := orderflow.resume_due(p_batch);
 BEGIN
-    PERFORM orderflow._fold_counts();
-    PERFORM orderflow._expire_keys(orderflow.clock_now(), 1000);
-    RETURN v_resumed;
+    RETURN (orderflow.janitor_tick_report(p_batch) ->> 'resumed')::integer;
 END
 $$;
 COMMENT ON FUNCTION orderflow.janitor_tick(integer) IS
-    'The server janitor''s tick: resume_due(p_batch), fold the finished counts, delete up to 1000 '
-    'expired idempotency keys. Returns the number of workflows resumed.';
+    'janitor_tick_report(p_batch) as a number: the workflows resumed.';
 
 -- resume_now(order_id) → jsonb: an operator's "run it now": a waiting or suspended workflow runs
 -- its next step at once; a provider call that gave up (dead) is reopened, as a lookup, for the

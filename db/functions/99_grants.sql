@@ -14,6 +14,7 @@ GRANT EXECUTE ON FUNCTION
     orderflow.cancel_order_request(text, jsonb),
     orderflow.resume_due(integer),
     orderflow.janitor_tick(integer),
+    orderflow.janitor_tick_report(integer),
     orderflow.publish_outbox(integer),
     orderflow.workflow_counts(),
     orderflow.process_order_http(text, jsonb, text, text),

@@ -51,6 +51,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
              AND 'jit=off' = ANY (p.proconfig)),
           ARRAY['cancel_order', 'cancel_order_http', 'cancel_order_request', 'claim_effects',
                 'console_order', 'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick',
+                'janitor_tick_report',
                 'order_history', 'process_order', 'process_order_http', 'process_order_request',
                 'publish_outbox', 'read_events', 'redrive', 'report_effect', 'resume_due', 'resume_now', 'retry_workflow'],
           'the request-path entry points pin their plans to the indexes (enable_seqscan=off, jit=off)');

@@ -13,7 +13,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             JOIN pg_namespace n ON n.oid = p.pronamespace
            WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_api', p.oid, 'EXECUTE')),
           ARRAY['cancel_order', 'cancel_order_http', 'cancel_order_request', 'claim_effects',
-                'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick',
+                'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick', 'janitor_tick_report',
                 'process_order', 'process_order_http', 'process_order_request', 'provider_health',
                 'publish_outbox', 'read_events', 'report_effect', 'resume_due', 'workflow_counts'],
           'orderflow_api may execute exactly the functions the front calls');

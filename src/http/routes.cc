@@ -1,7 +1,9 @@
 #include "http/routes.h"
 
+#include <rapidjson/document.h>
 #include <strings.h>
 
+#include <cstring>
 #include <exception>
 
 #include "url.h"
@@ -131,6 +133,37 @@ std::string ParseEventsQuery(const std::string& query, EventsQuery* events) {
     }
   }
   return "";
+}
+
+namespace {
+
+// The value as a log may show it: printable ASCII of at most `max` characters, else "".
+std::string Printable(const std::string& value, size_t max) {
+  if (value.empty() || value.size() > max) return "";
+  for (const char c : value) {
+    if (c < 0x20 || c > 0x7e) return "";
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string LoggedOrderId(const RouteDef& route, const RouteInput& input) {
+  if (!input.params.empty() && std::strstr(route.pattern, "/orders/") != nullptr) {
+    return Printable(input.params[0], 200);
+  }
+  if (route.call != SqlCall::kProcessOrder || input.body.empty()) return "";
+  rapidjson::Document body;
+  body.Parse(input.body.c_str(), input.body.size());
+  if (body.HasParseError() || !body.IsObject()) return "";
+  const auto order = body.FindMember("orderId");
+  if (order == body.MemberEnd() || !order->value.IsString()) return "";
+  return Printable(std::string(order->value.GetString(), order->value.GetStringLength()), 200);
+}
+
+std::string LoggedKey(const RouteDef& route, const RouteInput& input) {
+  if (route.call != SqlCall::kCreateOrder || input.idempotency_key == nullptr) return "";
+  return Printable(*input.idempotency_key, 255);
 }
 
 std::string SqlFunctionOf(SqlCall call) {

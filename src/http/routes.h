@@ -64,6 +64,13 @@ struct RouteDef {
 
 const std::vector<RouteDef>& RouteTable();
 
+// What the request log line names (an on-call engineer greps for it): the order id of a route
+// about one order (its path parameter, or POST /api/orders/process's "orderId"), or "". Only
+// printable ASCII up to 200 characters is returned; anything else is left out.
+std::string LoggedOrderId(const RouteDef& route, const RouteInput& input);
+// The Idempotency-Key of POST /orders as the log names it (printable ASCII, at most 255), or "".
+std::string LoggedKey(const RouteDef& route, const RouteInput& input);
+
 // The SQL function a call runs ("orderflow.get_order"), read from its statement; "" if none.
 std::string SqlFunctionOf(SqlCall call);
 

@@ -66,6 +66,13 @@ TEST_F(FailuresTest, TransientFaultsHealThroughTheJanitorWithoutTheClient) {
   EXPECT_EQ(Ledger(id, "refund"), 0);
   EXPECT_NE(server_->Log().find("\"event\":\"janitor_resumed\""), std::string::npos)
       << "the janitor logs what it resumed";
+  const std::string log = server_->Log();
+  const size_t line = log.find("\"event\":\"janitor_resumed_order\",\"orderId\":\"" + id + "\"");
+  ASSERT_NE(line, std::string::npos) << "it names each order it resumed";
+  const std::string entry = log.substr(line, log.find('\n', line) - line);
+  EXPECT_NE(entry.find("\"step\":\"reserve\""), std::string::npos) << entry;
+  EXPECT_NE(entry.find("\"reason\":\"injected transient fault\""), std::string::npos)
+      << "and why it was waiting: " << entry;
 }
 
 TEST_F(FailuresTest, TrackedItemWithoutStockFailsAndIsRefunded) {
