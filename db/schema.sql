@@ -585,6 +585,8 @@ CREATE TABLE orderflow.faults (
     remaining integer NOT NULL,
     transient boolean NOT NULL,
     injected_at timestamp with time zone NOT NULL,
+    order_id text,
+    CONSTRAINT faults_order_id_check CHECK (((order_id IS NULL) OR ((char_length(order_id) >= 1) AND (char_length(order_id) <= 200)))),
     CONSTRAINT faults_remaining_check CHECK ((remaining >= 0)),
     CONSTRAINT faults_step_check CHECK ((step = ANY (ARRAY['charge'::text, 'reserve'::text, 'confirm'::text])))
 );
@@ -593,7 +595,13 @@ CREATE TABLE orderflow.faults (
 -- Name: TABLE faults; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON TABLE orderflow.faults IS 'Faults injected by inject_fault(): the next `remaining` runs of the step fail (tests and drills).';
+COMMENT ON TABLE orderflow.faults IS 'Faults injected by inject_fault(): the next `remaining` runs of the step fail, for one order (order_id) or for every order (order_id null). Tests and drills.';
+
+--
+-- Name: COLUMN faults.order_id; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.faults.order_id IS 'The one order this fault breaks (it may not exist yet); null: every order.';
 
 --
 -- Name: finished_count_deltas; Type: TABLE; Schema: orderflow; Owner: -
@@ -1178,11 +1186,11 @@ ALTER TABLE ONLY orderflow.event_types
     ADD CONSTRAINT event_types_pkey PRIMARY KEY (type);
 
 --
--- Name: faults faults_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
+-- Name: faults faults_scope; Type: CONSTRAINT; Schema: orderflow; Owner: -
 --
 
 ALTER TABLE ONLY orderflow.faults
-    ADD CONSTRAINT faults_pkey PRIMARY KEY (step);
+    ADD CONSTRAINT faults_scope UNIQUE NULLS NOT DISTINCT (order_id, step);
 
 --
 -- Name: finished_counts finished_counts_pkey; Type: CONSTRAINT; Schema: orderflow; Owner: -
@@ -1417,6 +1425,12 @@ CREATE INDEX outbox_order_id ON orderflow.outbox USING btree (order_id);
 --
 
 CREATE INDEX outbox_unpublished ON orderflow.outbox USING btree (id) WHERE (published_at IS NULL);
+
+--
+-- Name: workflows_by_status; Type: INDEX; Schema: orderflow; Owner: -
+--
+
+CREATE INDEX workflows_by_status ON orderflow.workflows USING btree (status, created_at, order_id);
 
 --
 -- Name: workflows_due; Type: INDEX; Schema: orderflow; Owner: -

@@ -9,13 +9,15 @@
 --      resume_now, prune (its DELETE). Only an already finished workflow is answered without it.
 --   2. its workflow_steps rows (updated only while 1 is held), then its effects rows (the
 --      provider calls, 45_effects.sql; claim_effects takes these alone, with SKIP LOCKED)
---   3. the faults row of the step, while a fault is injected for it
+--   3. the faults row of the step, while a fault is injected for it: the order's own (a drill
+--      scoped to it by inject_fault(step, times, transient, order_id)), else the one for every
+--      order (the 3-argument form); one of them per run of a step, never both
 --   4. the inventory row of the order's item (reserve, and release in compensation)
 --   5. unique index entries of payments / reservations / outbox (the effects)
 --   6. a provider's circuits row, circuit_calls stripe, rate_buckets stripe (44_circuits.sql),
 --      each with SKIP LOCKED except by a half-open probe's own report
--- Unrelated orders share no lock except 3 during drills and 4 when they order the same tracked
--- item. The finished counts are appended to finished_count_deltas (no index, no shared row)
+-- Unrelated orders share no lock except 3 during drills for every order (a scoped drill's row
+-- is its order's alone) and 4 when they order the same tracked item. The finished counts are appended to finished_count_deltas (no index, no shared row)
 -- and folded by the janitor in its own transaction, so they are no lock at all.
 --
 -- Plans: every API entry point runs with SET enable_seqscan = off. Everything they do is a
@@ -85,23 +87,35 @@ $$;
 COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text, text) IS
     'Internal: raises OF409 when a given amount, item or payment method differs from the workflow''s.';
 
--- _take_fault(step) → boolean: uses up one injected fault of the step; true = transient,
--- false = permanent, null = none injected.
-CREATE OR REPLACE FUNCTION orderflow._take_fault(p_step text)
+-- _take_fault(step, order_id) → boolean: uses up one injected fault of the step for this order:
+-- the order's own first (deleted once used up: a scoped drill leaves nothing behind), else the
+-- one for every order; true = transient, false = permanent, null = none injected.
+CREATE OR REPLACE FUNCTION orderflow._take_fault(p_step text, p_order_id text)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_transient boolean;
+    v_remaining integer;
 BEGIN
     UPDATE orderflow.faults SET remaining = remaining - 1
-     WHERE step = p_step AND remaining > 0
+     WHERE order_id = p_order_id AND step = p_step AND remaining > 0
+    RETURNING transient, remaining INTO v_transient, v_remaining;
+    IF FOUND THEN
+        IF v_remaining = 0 THEN
+            DELETE FROM orderflow.faults WHERE order_id = p_order_id AND step = p_step;
+        END IF;
+        RETURN v_transient;
+    END IF;
+    UPDATE orderflow.faults SET remaining = remaining - 1
+     WHERE order_id IS NULL AND step = p_step AND remaining > 0
     RETURNING transient INTO v_transient;
     RETURN v_transient;
 END
 $$;
-COMMENT ON FUNCTION orderflow._take_fault(text) IS
-    'Internal: uses up one injected fault of the step: true transient, false permanent, null none.';
+COMMENT ON FUNCTION orderflow._take_fault(text, text) IS
+    'Internal: uses up one injected fault of the step for the order (its own first, else the one '
+    'for every order): true transient, false permanent, null none.';
 
 -- _checkpoint(workflow, steps, ms, now) → void: records that p_steps completed at p_now, having
 -- taken p_ms milliseconds each: one statement for all the steps of a run.
@@ -159,13 +173,15 @@ BEGIN
         SELECT COALESCE(array_agg(step), '{}') INTO v_done FROM orderflow.workflow_steps
          WHERE order_id = p_wf.order_id AND completed_at IS NOT NULL;
     END IF;
-    -- One look at the faults table per run instead of one update per step.
-    v_faults := EXISTS (SELECT 1 FROM orderflow.faults WHERE remaining > 0);
+    -- One look at the faults table per run instead of one update per step: this order's drills
+    -- and the ones for every order (two probes of faults_scope, nothing else).
+    v_faults := EXISTS (SELECT 1 FROM orderflow.faults
+                         WHERE (order_id IS NULL OR order_id = p_wf.order_id) AND remaining > 0);
     FOREACH v_step IN ARRAY orderflow._steps() LOOP
         CONTINUE WHEN v_step = ANY (v_done);
         -- Taken outside the step's block, so that the fault is used up even though the
         -- step's subtransaction rolls back.
-        v_fault := CASE WHEN v_faults THEN orderflow._take_fault(v_step) END;
+        v_fault := CASE WHEN v_faults THEN orderflow._take_fault(v_step, p_wf.order_id) END;
         v_started := clock_timestamp();
         BEGIN
             IF v_fault IS NOT NULL THEN

@@ -24,11 +24,12 @@ $$;
 COMMENT ON FUNCTION orderflow.set_stock(text, integer) IS
     'Tracks an item with on_hand units in stock (upsert); null stops tracking it. 22023 bad arguments.';
 
--- inject_fault(step, times, transient) → integer: the next p_times runs of p_step fail.
-CREATE OR REPLACE FUNCTION orderflow.inject_fault(p_step text, p_times integer, p_transient boolean DEFAULT true)
+-- _inject_fault(step, times, transient, order_id) → integer: checks the arguments both forms of
+-- inject_fault share and stores the fault for that order (null: every order); times 0 clears it.
+CREATE OR REPLACE FUNCTION orderflow._inject_fault(p_step text, p_times integer, p_transient boolean,
+                                                   p_order_id text)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     IF p_step IS NULL OR NOT p_step = ANY (orderflow._steps()) THEN
@@ -40,17 +41,57 @@ BEGIN
     IF p_transient IS NULL THEN
         RAISE EXCEPTION 'transient must be true or false' USING ERRCODE = '22023';
     END IF;
-    INSERT INTO orderflow.faults (step, remaining, transient, injected_at)
-    VALUES (p_step, p_times, p_transient, orderflow.clock_now())
-    ON CONFLICT (step) DO UPDATE
+    IF p_times = 0 AND p_order_id IS NOT NULL THEN
+        -- A cleared scoped drill leaves no row (the every-order row stays, at 0, as it always did).
+        DELETE FROM orderflow.faults WHERE order_id = p_order_id AND step = p_step;
+        RETURN 0;
+    END IF;
+    INSERT INTO orderflow.faults (step, order_id, remaining, transient, injected_at)
+    VALUES (p_step, p_order_id, p_times, p_transient, orderflow.clock_now())
+    ON CONFLICT ON CONSTRAINT faults_scope DO UPDATE
         SET remaining = EXCLUDED.remaining, transient = EXCLUDED.transient,
             injected_at = EXCLUDED.injected_at;
     RETURN p_times;
 END
 $$;
+COMMENT ON FUNCTION orderflow._inject_fault(text, integer, boolean, text) IS
+    'Internal: checks inject_fault''s arguments and stores the fault for one order (null: every '
+    'order); times 0 clears it. 22023 bad arguments.';
+
+-- inject_fault(step, times, transient) → integer: the next p_times runs of p_step fail, for
+-- every order (test systems; on a live system scope the drill to one order, below).
+CREATE OR REPLACE FUNCTION orderflow.inject_fault(p_step text, p_times integer, p_transient boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN orderflow._inject_fault(p_step, p_times, p_transient, NULL);
+END
+$$;
 COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
-    'Drills and tests: the next p_times runs of the step fail, transiently (retried) or for good; '
-    'p_times 0 clears. 22023 bad arguments.';
+    'Drills and tests: the next p_times runs of the step fail for every order, transiently (retried) '
+    'or for good; p_times 0 clears. 22023 bad arguments.';
+
+-- inject_fault(step, times, transient, order_id) → integer: the next p_times runs of p_step
+-- fail for that one order only; the order may not exist yet (the fault waits for it). Its own
+-- fault is used before one for every order. 22023 bad arguments, a missing order id included
+-- (null would break every order: that is the 3-argument form, asked for by name).
+CREATE OR REPLACE FUNCTION orderflow.inject_fault(p_step text, p_times integer, p_transient boolean,
+                                                  p_order_id text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    RETURN orderflow._inject_fault(p_step, p_times, p_transient, p_order_id);
+END
+$$;
+COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean, text) IS
+    'Scoped drills: the next p_times runs of the step fail for that one order only (it may not '
+    'exist yet), transiently or for good; p_times 0 clears. Other orders are untouched. 22023 bad '
+    'arguments.';
 
 -- prune(older_than) → bigint: deletes expired idempotency keys, the workflows that finished more
 -- than p_older_than ago (with their steps, reservations and history, taken off the finished counts) and
