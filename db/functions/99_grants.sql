@@ -50,7 +50,10 @@ TO orderflow_api;
 --     operator's form of the janitor, for one order);
 --   not granted: pin_clock, advance_clock, unpin_clock (owner only: tests and drills on a test
 --     system), webhook_signature (a building block of deliveries), every other _helper.
--- The order-history functions (75_history.sql) are granted by their own file's lead.
+--   granted, the history and the console (75_history.sql, 76_retry.sql, 78_console.sql):
+--     order_history, step_report, retry_workflow, console_overview, console_order,
+--     console_action, console_redrive (the console runs as orderflow_operator); and the
+--     history table itself, read-only (what happened, no secret in it).
 GRANT EXECUTE ON FUNCTION
     orderflow.set_stock(text, integer),
     orderflow.inject_fault(text, integer, boolean),
@@ -60,7 +63,7 @@ GRANT EXECUTE ON FUNCTION
     orderflow.prune(interval),
     orderflow.set_provider(text, text, jsonb),
     orderflow.reset_circuit(text),
-    orderflow.redrive(text, text, text, timestamptz, integer, numeric),
+    orderflow.redrive(text, text, text, timestamptz, integer, numeric, bigint),
     orderflow.add_webhook(text, text[], boolean),
     orderflow.set_webhook(bigint, jsonb),
     orderflow.enable_webhook(bigint),
@@ -72,6 +75,13 @@ GRANT EXECUTE ON FUNCTION
     orderflow.workflow_counts(),
     orderflow.provider_health(),
     orderflow.read_events(text, integer),
+    orderflow.order_history(text),
+    orderflow.step_report(interval),
+    orderflow.retry_workflow(text),
+    orderflow.console_overview(),
+    orderflow.console_order(text),
+    orderflow.console_action(text, text, text, text),
+    orderflow.console_redrive(bigint, text),
     orderflow.clock_now(),
     orderflow._may_pin(),
     orderflow._steps()
@@ -108,5 +118,6 @@ GRANT SELECT ON
     orderflow.provider_object_statuses,
     orderflow.event_types,
     orderflow.circuits,
-    orderflow.circuit_transitions
+    orderflow.circuit_transitions,
+    orderflow.history
 TO orderflow_operator;

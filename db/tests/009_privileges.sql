@@ -62,15 +62,19 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'orderflow_operator'
 SELECT is((SELECT array_agg(replace(p.oid::regprocedure::text, 'orderflow.', '') ORDER BY p.oid::regprocedure::text COLLATE "C")
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_operator', p.oid, 'EXECUTE')),
-          ARRAY['_may_pin()', '_steps()', 'add_webhook(text,text[],boolean)', 'cancel_order(text,text)',
-                'clock_now()', 'enable_webhook(bigint)', 'get_order(text)', 'get_workflow(text)',
+          ARRAY['_may_pin()', '_steps()', 'add_webhook(text,text[],boolean)',
+                'cancel_order(text,text)', 'clock_now()', 'console_action(text,text,text,text)',
+                'console_order(text)', 'console_overview()', 'console_redrive(bigint,text)',
+                'enable_webhook(bigint)', 'get_order(text)', 'get_workflow(text)',
                 'inject_fault(text,integer,boolean)', 'inject_fault(text,integer,boolean,text)',
                 'list_workflows(text,text,timestamp with time zone,timestamp with time zone,text,text,integer)',
-                'provider_health()', 'prune(interval)', 'read_events(text,integer)',
-                'redrive(text,text,text,timestamp with time zone,integer,numeric)', 'remove_webhook(bigint)',
-                'reset_circuit(text)', 'resume_now(text)', 'rotate_webhook_secret(bigint)',
-                'set_provider(text,text,jsonb)', 'set_stock(text,integer)', 'set_webhook(bigint,jsonb)',
-                'workflow_counts()'],
+                'order_history(text)', 'provider_health()', 'prune(interval)',
+                'read_events(text,integer)',
+                'redrive(text,text,text,timestamp with time zone,integer,numeric,bigint)',
+                'remove_webhook(bigint)', 'reset_circuit(text)', 'resume_now(text)',
+                'retry_workflow(text)', 'rotate_webhook_secret(bigint)',
+                'set_provider(text,text,jsonb)', 'set_stock(text,integer)',
+                'set_webhook(bigint,jsonb)', 'step_report(interval)', 'workflow_counts()'],
           'orderflow_operator may execute exactly the operator functions and the views'' read-only helpers');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname COLLATE "C") FROM pg_proc p
              JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -83,7 +87,7 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname COLLATE "C") FROM
             WHERE n.nspname = 'orderflow' AND c.relkind IN ('r', 'v', 'p', 'm')
               AND has_table_privilege('orderflow_operator', c.oid, 'SELECT')),
           ARRAY['circuit_transitions', 'circuits', 'currencies', 'dead_letters', 'effect_policies',
-                'event_types', 'faults', 'inventory', 'ledger', 'orders', 'provider_effects',
+                'event_types', 'faults', 'history', 'inventory', 'ledger', 'orders', 'provider_effects',
                 'provider_object_statuses', 'provider_outcomes', 'providers', 'reservations',
                 'retry_policies', 'settings', 'step_errors', 'step_stats', 'stuck_workflows',
                 'webhook_subscriptions', 'workflow_statuses', 'workflow_steps', 'workflow_transitions',
