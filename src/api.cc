@@ -150,6 +150,11 @@ Reply Api::Metrics(const RequestContext& /*context*/) {
     std::vector<ProviderHealth> providers;
     if (ParseProviderHealth(*row[0], &providers)) snapshot.providers = std::move(providers);
   }
+  row.clear();
+  if (snapshot.workflows && Call(SqlCall::kStepHealth, {}, &row).ok() && !row.empty() && row[0]) {
+    StepHealth steps;
+    if (ParseStepHealth(*row[0], &steps)) snapshot.steps = std::move(steps);
+  }
   return Reply::Text(200, metrics_->Render(snapshot), kPrometheusContentType);
 }
 

@@ -91,7 +91,8 @@ int64_t Janitor::ResumeDue() {
     if (row.empty() || !row[0]) break;
     report.Parse(row[0]->c_str());
     if (report.HasParseError() || !report.IsObject() || !report.HasMember("resumed") ||
-        !report["resumed"].IsInt64() || !report.HasMember("orders") || !report["orders"].IsArray()) {
+        !report["resumed"].IsInt64() || !report.HasMember("orders") ||
+        !report["orders"].IsArray()) {
       LogLine(LogLevel::kError, "janitor_report_unreadable");
       break;
     }

@@ -78,7 +78,76 @@ void RenderProviders(const std::vector<ProviderHealth>& providers, std::ostrings
   }
 }
 
+// The gauges of orderflow.step_health().
+void RenderSteps(const StepHealth& health, std::ostringstream* out) {
+  const struct {
+    const char* name;
+    const char* help;
+    int64_t StepHealth::Step::*field;
+  } families[] = {
+      {"orderflow_step_attempts_last_hour",
+       "Attempts of each step (and provider call) in the last hour.", &StepHealth::Step::attempts},
+      {"orderflow_step_retries_last_hour", "Attempts that failed and were tried again, last hour.",
+       &StepHealth::Step::retries},
+      {"orderflow_step_failures_last_hour", "Attempts that ended their step for good, last hour.",
+       &StepHealth::Step::failures},
+  };
+  for (const auto& family : families) {
+    *out << "# HELP " << family.name << " " << family.help << "\n# TYPE " << family.name
+         << " gauge\n";
+    for (const StepHealth::Step& s : health.steps) {
+      *out << family.name << "{step=\"" << Escape(s.step) << "\",provider=\"" << Escape(s.provider)
+           << "\"} " << s.*family.field << "\n";
+    }
+  }
+  *out << "# HELP orderflow_stuck_workflows Workflows suspended or older than "
+          "settings.stuck_after.\n"
+          "# TYPE orderflow_stuck_workflows gauge\n"
+          "orderflow_stuck_workflows "
+       << health.stuck << "\n";
+  if (health.stuck_oldest_seconds) {
+    *out << "# HELP orderflow_stuck_oldest_seconds Age of the oldest stuck workflow.\n"
+            "# TYPE orderflow_stuck_oldest_seconds gauge\n"
+            "orderflow_stuck_oldest_seconds "
+         << Number(*health.stuck_oldest_seconds) << "\n";
+  }
+}
+
 }  // namespace
+
+bool ParseStepHealth(const std::string& json, StepHealth* health) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("steps") ||
+      !doc["steps"].IsArray()) {
+    return false;
+  }
+  health->steps.clear();
+  for (const auto& element : doc["steps"].GetArray()) {
+    if (!element.IsObject() || !element.HasMember("step") || !element["step"].IsString()) continue;
+    StepHealth::Step step;
+    step.step = element["step"].GetString();
+    if (element.HasMember("provider") && element["provider"].IsString()) {
+      step.provider = element["provider"].GetString();
+    }
+    for (const auto& [name, field] : {std::pair{"attempts", &StepHealth::Step::attempts},
+                                      std::pair{"retries", &StepHealth::Step::retries},
+                                      std::pair{"failures", &StepHealth::Step::failures}}) {
+      if (element.HasMember(name) && element[name].IsNumber()) {
+        step.*field = static_cast<int64_t>(element[name].GetDouble());
+      }
+    }
+    health->steps.push_back(std::move(step));
+  }
+  health->stuck = doc.HasMember("stuck") && doc["stuck"].IsNumber()
+                      ? static_cast<int64_t>(doc["stuck"].GetDouble())
+                      : 0;
+  health->stuck_oldest_seconds = std::nullopt;
+  if (doc.HasMember("stuckOldestSeconds") && doc["stuckOldestSeconds"].IsNumber()) {
+    health->stuck_oldest_seconds = doc["stuckOldestSeconds"].GetDouble();
+  }
+  return true;
+}
 
 bool ParseProviderHealth(const std::string& json, std::vector<ProviderHealth>* providers) {
   rapidjson::Document doc;
@@ -250,6 +319,7 @@ std::string Metrics::Render(const MetricsSnapshot& snapshot) const {
     }
   }
   if (snapshot.providers) RenderProviders(*snapshot.providers, &out);
+  if (snapshot.steps) RenderSteps(*snapshot.steps, &out);
   return out.str();
 }
 

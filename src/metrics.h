@@ -34,6 +34,26 @@ struct ProviderHealth {
 // type reads as its default (a number member that is null or absent: nullopt).
 bool ParseProviderHealth(const std::string& json, std::vector<ProviderHealth>* providers);
 
+// Steps and stuck workflows as orderflow.step_health() reports them (db/functions/75_history.sql):
+// per step and provider ("" for a step run in the database) over the last hour, and the
+// workflows stuck_workflows lists.
+struct StepHealth {
+  struct Step {
+    std::string step;
+    std::string provider;  // "" for a step in the database, "payments", "webhook:<id>"
+    int64_t attempts = 0;
+    int64_t retries = 0;
+    int64_t failures = 0;
+  };
+  std::vector<Step> steps;
+  int64_t stuck = 0;
+  std::optional<double> stuck_oldest_seconds;  // nullopt: none is stuck
+};
+
+// Reads step_health()'s JSON ({"steps": [{step, provider, attempts, retries, failures}],
+// "stuck": n, "stuckOldestSeconds": s or null}); false when it is not such an object.
+bool ParseStepHealth(const std::string& json, StepHealth* health);
+
 // Values read from elsewhere at scrape time.
 struct MetricsSnapshot {
   int pool_size = 0;
@@ -43,6 +63,8 @@ struct MetricsSnapshot {
   std::optional<std::vector<std::pair<std::string, int64_t>>> workflows;
   // Per provider, from the database; nullopt when it could not be read (nothing is rendered).
   std::optional<std::vector<ProviderHealth>> providers;
+  // Steps over the last hour and stuck workflows; nullopt when they could not be read.
+  std::optional<StepHealth> steps;
 };
 
 // The outcome label of a provider call the executor finished, for

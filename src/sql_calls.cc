@@ -25,6 +25,7 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "$3::jsonb, $4)"},
     {SqlCall::kProviderHealth, "of_provider_health", "SELECT orderflow.provider_health()::text"},
     {SqlCall::kReadEvents, "of_read_events", "SELECT orderflow.read_events($1, $2::integer)::text"},
+    {SqlCall::kStepHealth, "of_step_health", "SELECT orderflow.step_health()::text"},
 };
 
 }  // namespace

@@ -11,22 +11,23 @@
 namespace orderflow {
 
 enum class SqlCall {
-  kHealth,          // () → 1
-  kCreateOrder,     // (key, body) → status, body, replayed
-  kGetOrder,        // (id) → order json or null
-  kProcessOrder,    // (orderId or null, body, owner, key mode) → state json, effect json
-  kGetWorkflow,     // (orderId) → workflow state json or null
-  kCancelOrder,     // (orderId, body or null, owner) → state json, effect json
-  kResumeDue,       // (batch) → {"resumed": n, "orders": [{orderId, was, step, attempt, reason, now}]}
+  kHealth,        // () → 1
+  kCreateOrder,   // (key, body) → status, body, replayed
+  kGetOrder,      // (id) → order json or null
+  kProcessOrder,  // (orderId or null, body, owner, key mode) → state json, effect json
+  kGetWorkflow,   // (orderId) → workflow state json or null
+  kCancelOrder,   // (orderId, body or null, owner) → state json, effect json
+  kResumeDue,  // (batch) → {"resumed": n, "orders": [{orderId, was, step, attempt, reason, now}]}
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed
   kClaimEffects,    // (limit, owner, with payments) → JSON array of leased provider requests
   kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
   kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
   kReadEvents,      // (cursor or null, limit) → {"events": [...], "next": cursor}
+  kStepHealth,      // () → {"steps": [...], "stuck": n, "stuckOldestSeconds": s} (metrics.h)
 };
 
-constexpr size_t kSqlCallCount = 13;
+constexpr size_t kSqlCallCount = 14;
 
 struct SqlCallDef {
   SqlCall call;

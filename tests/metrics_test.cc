@@ -205,5 +205,36 @@ TEST(MetricsTest, UnreadableProviderHealthRendersNoProviderGauge) {
   EXPECT_EQ(text.find("orderflow_provider_pending"), std::string::npos) << text;
 }
 
+TEST(MetricsTest, StepHealthGaugesPerStepAndProviderAndTheStuckWorkflows) {
+  StepHealth health;
+  ASSERT_TRUE(ParseStepHealth(
+      R"({"steps": [{"step": "reserve", "provider": null, "attempts": 6, "retries": 3, "failures": 0},
+                    {"step": "charge", "provider": "payments", "attempts": 3, "retries": 1, "failures": 1},
+                    {"nostep": 1}],
+          "stuck": 2, "stuckOldestSeconds": 90})",
+      &health));
+  ASSERT_EQ(health.steps.size(), 2U) << "an element without a step is skipped";
+  EXPECT_EQ(health.steps[0].provider, "") << "null provider: a step in the database";
+  EXPECT_EQ(health.stuck, 2);
+  Metrics metrics;
+  MetricsSnapshot snapshot;
+  snapshot.steps = health;
+  const std::string text = metrics.Render(snapshot);
+  EXPECT_TRUE(Contains(text, R"(orderflow_step_attempts_last_hour{step="reserve",provider=""} 6)"))
+      << text;
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_step_retries_last_hour{step="charge",provider="payments"} 1)"));
+  EXPECT_TRUE(
+      Contains(text, R"(orderflow_step_failures_last_hour{step="charge",provider="payments"} 1)"));
+  EXPECT_TRUE(Contains(text, "orderflow_stuck_workflows 2"));
+  EXPECT_TRUE(Contains(text, "orderflow_stuck_oldest_seconds 90"));
+  StepHealth none;
+  ASSERT_TRUE(ParseStepHealth(R"({"steps": [], "stuck": 0, "stuckOldestSeconds": null})", &none));
+  snapshot.steps = none;
+  EXPECT_EQ(metrics.Render(snapshot).find("orderflow_stuck_oldest_seconds"), std::string::npos)
+      << "nothing stuck, no age";
+  EXPECT_FALSE(ParseStepHealth("[]", &none)) << "not an object";
+}
+
 }  // namespace
 }  // namespace orderflow

@@ -132,3 +132,26 @@ $$;
 COMMENT ON FUNCTION orderflow.step_report(interval) IS
     'Operators: per step and provider over the last p_since: attempts, successes, success rate, '
     'retries needed, failures, avg and p95 ms, top five errors. 22023 bad interval.';
+
+-- step_health() → jsonb: for /metrics: per step and provider over the last hour {step,
+-- provider, attempts, retries, failures}, and the stuck workflows (stuck_workflows): how many
+-- and the age of the oldest. {"steps": [...], "stuck": n, "stuckOldestSeconds": s or null}.
+CREATE OR REPLACE FUNCTION orderflow.step_health()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'steps', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                               'step', r.step, 'provider', r.provider, 'attempts', r.attempts,
+                               'retries', r.retries, 'failures', r.failures))
+                             FROM orderflow.step_report(interval '1 hour') r), '[]'),
+        'stuck', (SELECT count(*) FROM orderflow.stuck_workflows),
+        'stuckOldestSeconds', (SELECT round(extract(epoch FROM max(s.age))) FROM orderflow.stuck_workflows s));
+END
+$$;
+COMMENT ON FUNCTION orderflow.step_health() IS
+    '/metrics: attempts, retries and failures per step and provider over the last hour, and the '
+    'number and oldest age of stuck workflows.';

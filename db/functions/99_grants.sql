@@ -27,7 +27,8 @@ GRANT EXECUTE ON FUNCTION
     orderflow.claim_effects(integer, text, boolean),
     orderflow.report_effect(bigint, uuid, jsonb, text),
     orderflow.read_events(text, integer),
-    orderflow.provider_health()
+    orderflow.provider_health(),
+    orderflow.step_health()
 TO orderflow_api;
 
 -- orderflow_operator: what a person on call needs, decided function by function (every function
@@ -77,6 +78,7 @@ GRANT EXECUTE ON FUNCTION
     orderflow.read_events(text, integer),
     orderflow.order_history(text),
     orderflow.step_report(interval),
+    orderflow.step_health(),
     orderflow.retry_workflow(text),
     orderflow.console_overview(),
     orderflow.console_order(text),

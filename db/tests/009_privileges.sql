@@ -18,7 +18,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           ARRAY['cancel_order', 'cancel_order_http', 'cancel_order_request', 'claim_effects',
                 'create_order_idempotent', 'get_order', 'get_workflow', 'janitor_tick', 'janitor_tick_report',
                 'process_order', 'process_order_http', 'process_order_request', 'provider_health',
-                'publish_outbox', 'read_events', 'report_effect', 'resume_due', 'workflow_counts'],
+                'publish_outbox', 'read_events', 'report_effect', 'resume_due', 'step_health', 'workflow_counts'],
           'orderflow_api may execute exactly the functions the front calls');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_api', p.oid, 'EXECUTE')
@@ -74,7 +74,7 @@ SELECT is((SELECT array_agg(replace(p.oid::regprocedure::text, 'orderflow.', '')
                 'remove_webhook(bigint)', 'reset_circuit(text)', 'resume_now(text)',
                 'retry_workflow(text)', 'rotate_webhook_secret(bigint)',
                 'set_provider(text,text,jsonb)', 'set_stock(text,integer)',
-                'set_webhook(bigint,jsonb)', 'step_report(interval)', 'workflow_counts()'],
+                'set_webhook(bigint,jsonb)', 'step_health()', 'step_report(interval)', 'workflow_counts()'],
           'orderflow_operator may execute exactly the operator functions and the views'' read-only helpers');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname COLLATE "C") FROM pg_proc p
              JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -617,9 +617,10 @@ class DbEffectRaceTest : public DbRaceTest {
   }
 
   Call Report(const std::string& token) const {
-    return {"SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
-            {effect_id_, token,
-             R"({"status": 200, "body": "{\"id\":\"pi_race\",\"object\":\"payment_intent\",\"status\":\"succeeded\"}"})"}};
+    return {
+        "SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
+        {effect_id_, token,
+         R"({"status": 200, "body": "{\"id\":\"pi_race\",\"object\":\"payment_intent\",\"status\":\"succeeded\"}"})"}};
   }
 
   std::string effect_id_;
@@ -686,12 +687,14 @@ TEST_F(DbEventsRaceTest, AnEventThatCommitsAfterALaterIdIsNotSkipped) {
   Session holder;
   holder.Must("BEGIN");
   holder.Must("SELECT orderflow.process_order($1, 5, 'w')", {late});
-  const std::string late_id = holder.Run("SELECT id::text FROM orderflow.outbox WHERE order_id = $1", {late}).value;
+  const std::string late_id =
+      holder.Run("SELECT id::text FROM orderflow.outbox WHERE order_id = $1", {late}).value;
   ASSERT_FALSE(late_id.empty());
   Execute("SELECT orderflow.process_order($1, 5, 'w')", {early});
   const long early_id = QueryCount("SELECT id FROM orderflow.outbox WHERE order_id = $1", {early});
   ASSERT_GT(early_id, std::stol(late_id)) << "the id order is the reverse of the commit order";
-  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.outbox WHERE id > $1::bigint - 1", {late_id}), 1)
+  EXPECT_EQ(
+      QueryCount("SELECT count(*) FROM orderflow.outbox WHERE id > $1::bigint - 1", {late_id}), 1)
       << "a reader by id sees only the later id now, and would move past the other";
   const std::string before = QueryValue(
       "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
@@ -713,39 +716,47 @@ TEST_F(DbEventsRaceTest, AnEventThatCommitsAfterALaterIdIsNotSkipped) {
 class DbCircuitRaceTest : public DbRaceTest {};
 
 TEST_F(DbCircuitRaceTest, LeasesAndReportsDoNotQueueOnTheCircuitOrABucketStripe) {
-  Execute("SELECT orderflow.set_provider('payments', 'http://127.0.0.1:9', '{\"ratePerSecond\": 100}')");
+  Execute(
+      "SELECT orderflow.set_provider('payments', 'http://127.0.0.1:9', '{\"ratePerSecond\": "
+      "100}')");
   Session gate, client;
   gate.Must("BEGIN");
   gate.Must("SELECT 1 FROM orderflow.circuits WHERE provider = 'payments' FOR UPDATE");
-  gate.Must("SELECT 1 FROM orderflow.rate_buckets WHERE provider = 'payments' AND stripe = 0 FOR UPDATE");
-  const std::string body = R"({"orderId":")" + order_ + R"(","amount":5,"item":")" + item_ + R"("})";
-  Background lease(&client,
-                   "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
-                   {order_, body});
+  gate.Must(
+      "SELECT 1 FROM orderflow.rate_buckets WHERE provider = 'payments' AND stripe = 0 FOR UPDATE");
+  const std::string body =
+      R"({"orderId":")" + order_ + R"(","amount":5,"item":")" + item_ + R"("})";
+  Background lease(
+      &client,
+      "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
+      {order_, body});
   ASSERT_TRUE(lease.Finished(kNoWaitAnswer)) << "the lease did not wait for the circuit's row";
   const Outcome leased = lease.Wait();
   ASSERT_EQ(leased.sqlstate, "") << leased.Describe();
   ASSERT_FALSE(leased.value.empty()) << "leased from a stripe nobody held";
   const rapidjson::Document effect = ParseJson(leased.value);
-  Background report(&client,
-                    "SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
-                    {std::to_string(effect["id"].GetInt64()), effect["token"].GetString(),
-                     R"({"status": 503, "body": ""})"});
+  Background report(
+      &client,
+      "SELECT state::text FROM orderflow.report_effect($1::bigint, $2::uuid, $3::jsonb, NULL)",
+      {std::to_string(effect["id"].GetInt64()), effect["token"].GetString(),
+       R"({"status": 503, "body": ""})"});
   ASSERT_TRUE(report.Finished(kNoWaitAnswer)) << "the report did not wait for the circuit's row";
   EXPECT_EQ(report.Wait().Status(), "charging") << report.Wait().Describe();
   gate.Must("ROLLBACK");
   // The charge waits for its retry: end it (leased again, declined) so that no later test's
   // provider or janitor finds it due.
-  Execute("UPDATE orderflow.effects SET next_attempt_at = orderflow.clock_now() WHERE order_id = $1",
-          {order_});
+  Execute(
+      "UPDATE orderflow.effects SET next_attempt_at = orderflow.clock_now() WHERE order_id = $1",
+      {order_});
   const rapidjson::Document again = ParseJson(QueryValue(
       "SELECT effect::text FROM orderflow.process_order_http($1, $2::jsonb, 'race', 'test')",
       {order_, body}));
   ASSERT_TRUE(again.IsObject()) << "leased again";
-  EXPECT_EQ(QueryValue("SELECT state ->> 'status' FROM orderflow.report_effect($1::bigint, $2::uuid, "
-                       "'{\"status\": 402, \"body\": \"{}\"}', NULL)",
-                       {std::to_string(again["id"].GetInt64()), again["token"].GetString()}),
-            "failed");
+  EXPECT_EQ(
+      QueryValue("SELECT state ->> 'status' FROM orderflow.report_effect($1::bigint, $2::uuid, "
+                 "'{\"status\": 402, \"body\": \"{}\"}', NULL)",
+                 {std::to_string(again["id"].GetInt64()), again["token"].GetString()}),
+      "failed");
 }
 
 }  // namespace

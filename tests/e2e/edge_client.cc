@@ -71,7 +71,7 @@ bool RawClient::Fill(std::chrono::steady_clock::time_point deadline) {
 }
 
 std::vector<RawAnswer> RawClient::Read(size_t n, std::chrono::milliseconds timeout,
-                                         const std::vector<bool>& head) {
+                                       const std::vector<bool>& head) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<RawAnswer> responses;
   while (responses.size() < n) {

@@ -36,8 +36,8 @@ class RawClient {
   // Reads up to `n` responses (1xx interim ones skipped) within `timeout`. head[i]: the i-th
   // answers a HEAD (no body whatever its Content-Length).
   std::vector<RawAnswer> Read(size_t n,
-                                std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                                const std::vector<bool>& head = {});
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                              const std::vector<bool>& head = {});
   // Reads exactly `n` raw bytes (fewer on timeout or end).
   std::string ReadBytes(size_t n, std::chrono::milliseconds timeout);
   // True once the server ended the connection (end of stream or reset) within `timeout`;

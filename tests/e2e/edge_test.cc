@@ -256,7 +256,7 @@ TEST_F(EdgeTest, ContentTypeIsRequiredForJsonBodiesAfterTheKeyCheck) {
   const RawAnswer none = send(Post("/api/orders/process", ProcessBody(Unique("ct")), ""));
   EXPECT_EQ(none.status, 415) << "a body without a Content-Type is not JSON";
   const RawAnswer form = send(Post("/api/orders/process", ProcessBody(Unique("ct")),
-                                     "Content-Type: application/x-www-form-urlencoded\r\n"));
+                                   "Content-Type: application/x-www-form-urlencoded\r\n"));
   EXPECT_EQ(form.status, 415);
   const std::string id = Unique("ct-ok");
   const RawAnswer params = send(

@@ -45,8 +45,7 @@ TEST_F(FailuresTest, TransientFaultsHealThroughTheJanitorWithoutTheClient) {
   EXPECT_STREQ(waiting["status"].GetString(), "reserving");
   EXPECT_TRUE(waiting["steps"]["charge"]["completed"].GetBool());
   ASSERT_TRUE(waiting["steps"]["reserve"]["lastError"].IsString());
-  EXPECT_STREQ(waiting["steps"]["reserve"]["lastError"].GetString(),
-               "injected transient fault");
+  EXPECT_STREQ(waiting["steps"]["reserve"]["lastError"].GetString(), "injected transient fault");
   EXPECT_TRUE(waiting["nextRetryAt"].IsString());
 
   // No further client call: only the janitor can finish it.

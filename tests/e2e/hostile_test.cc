@@ -922,7 +922,7 @@ TEST_F(HostileTest, HeadersTheServiceNeverReadsCannotFailARequest) {
   std::snprintf(size, sizeof(size), "%zx", body.size());
   const RawAnswer chunked = RawExchange(
       server_->direct_port(), RawPost("/api/orders/process", "Transfer-Encoding: chunked\r\n",
-                               std::string(size) + ";ext=1\r\n" + body + "\r\n0\r\n\r\n"));
+                                      std::string(size) + ";ext=1\r\n" + body + "\r\n0\r\n\r\n"));
   EXPECT_EQ(chunked.status, 200) << chunked.body;
   EXPECT_EQ(QueryValue("SELECT status FROM orderflow.workflows WHERE order_id = $1", {id}),
             "completed");

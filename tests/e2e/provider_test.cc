@@ -57,12 +57,12 @@ class ProviderTest : public ::testing::Test {
   }
 
   ServerProcess* StartServer(const std::string& id = "a") {
-    servers_.push_back(std::make_unique<ServerProcess>(std::map<std::string, std::string>{
-        {"STRIPE_API_KEY", kTestKey},
-        {"SERVER_ID", "test-" + id},
-        {"JANITOR_INTERVAL_MS", "100"},
-        {"DB_POOL_SIZE", "8"},
-        {"HTTP_THREADS", "8"}}));
+    servers_.push_back(std::make_unique<ServerProcess>(
+        std::map<std::string, std::string>{{"STRIPE_API_KEY", kTestKey},
+                                           {"SERVER_ID", "test-" + id},
+                                           {"JANITOR_INTERVAL_MS", "100"},
+                                           {"DB_POOL_SIZE", "8"},
+                                           {"HTTP_THREADS", "8"}}));
     servers_.back()->Start();
     return servers_.back().get();
   }
@@ -82,11 +82,12 @@ class ProviderTest : public ::testing::Test {
           return true;
         },
         timeout);
-    EXPECT_TRUE(settled) << "every order ends completed, failed or cancelled; open calls: "
-                         << QueryValue(
-                                "SELECT string_agg(order_id || ' ' || kind || ' ' || phase || ' ' "
-                                "|| coalesce(last_error, ''), '; ') FROM orderflow.provider_effects "
-                                "WHERE phase NOT IN ('failed', 'dead')");
+    EXPECT_TRUE(settled)
+        << "every order ends completed, failed or cancelled; open calls: "
+        << QueryValue(
+               "SELECT string_agg(order_id || ' ' || kind || ' ' || phase || ' ' "
+               "|| coalesce(last_error, ''), '; ') FROM orderflow.provider_effects "
+               "WHERE phase NOT IN ('failed', 'dead')");
   }
 
   // The simulator's counts against each order's final status; prints the scenario's line.
@@ -201,9 +202,9 @@ TEST_F(ProviderTest, AnOrderThatFailsAfterItsChargeIsRefundedOnceAtTheProvider) 
   for (int i = 0; i < 4; ++i) {
     const std::string id = Unique("pv-oos-" + std::to_string(i));
     orders.push_back(id);
-    const HttpResponse response = server->Post(
-        "/api/orders/process",
-        R"({"orderId":")" + id + R"(","amount":9.99,"item":")" + item + R"("})");
+    const HttpResponse response =
+        server->Post("/api/orders/process",
+                     R"({"orderId":")" + id + R"(","amount":9.99,"item":")" + item + R"("})");
     ASSERT_EQ(response.status, 200) << response.body;
     EXPECT_STREQ(ParseJson(response.body)["status"].GetString(), "failed")
         << "out of stock after the charge: " << response.body;
@@ -298,8 +299,9 @@ TEST_F(ProviderTest, KillNineBetweenTheProvidersChargeAndOurRecordChargesOnce) {
   }
   ASSERT_TRUE(Eventually(
       [] {
-        return QueryCount("SELECT count(*) FROM orderflow.effects WHERE order_id LIKE 'pv-kill-%' "
-                          "AND state = 'open' AND lease_token IS NOT NULL") >= 10;
+        return QueryCount(
+                   "SELECT count(*) FROM orderflow.effects WHERE order_id LIKE 'pv-kill-%' "
+                   "AND state = 'open' AND lease_token IS NOT NULL") >= 10;
       },
       seconds(10)))
       << "calls are in flight at the provider";
@@ -374,11 +376,15 @@ TEST_F(ProviderTest, AnOpenCircuitSendsOnlyItsProbesAndTheOrdersCompleteOnceTheP
     }
   });
   ASSERT_TRUE(Eventually(
-      [] { return QueryValue("SELECT state FROM orderflow.circuits WHERE provider = 'payments'") != "closed"; },
+      [] {
+        return QueryValue("SELECT state FROM orderflow.circuits WHERE provider = 'payments'") !=
+               "closed";
+      },
       seconds(10)))
       << "ten failed calls open the circuit";
   std::this_thread::sleep_for(milliseconds(300));  // calls sent before it opened have landed
-  const long trips_before = QueryCount("SELECT trips FROM orderflow.circuits WHERE provider = 'payments'");
+  const long trips_before =
+      QueryCount("SELECT trips FROM orderflow.circuits WHERE provider = 'payments'");
   const long sent_before = simulator_.Requests();
   const long attempts_before =
       QueryCount("SELECT sum(attempts) FROM orderflow.effects WHERE order_id LIKE 'pv-circuit-%'");
@@ -391,9 +397,10 @@ TEST_F(ProviderTest, AnOpenCircuitSendsOnlyItsProbesAndTheOrdersCompleteOnceTheP
       << "while open only probes reach the provider: " << sent_during << " calls, " << trips_during
       << " re-opens";
   EXPECT_GE(trips_during, 1) << "the probes failed and re-opened it";
-  EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id LIKE 'pv-circuit-%' "
-                       "AND status <> 'charging'"),
-            0)
+  EXPECT_EQ(
+      QueryCount("SELECT count(*) FROM orderflow.workflows WHERE order_id LIKE 'pv-circuit-%' "
+                 "AND status <> 'charging'"),
+      0)
       << "the orders wait: none failed";
   const std::string waiting = QueryValue(
       "SELECT orderflow.get_workflow($1) #>> '{steps,charge,provider,waitingFor,reason}'",
@@ -419,8 +426,9 @@ TEST_F(ProviderTest, AnOpenCircuitSendsOnlyItsProbesAndTheOrdersCompleteOnceTheP
 // no second holds more calls than the bucket's 5 plus 5 refilled, and the whole run stays at
 // the rate.
 TEST_F(ProviderTest, TheRateLimitHoldsAtTheSimulator) {
-  Execute("SELECT orderflow.set_provider('payments', $1, $2::jsonb)",
-          {simulator_.BaseUrl(), R"({"timeoutMs": 1000, "reconcileDelayMs": 0, "ratePerSecond": 5})"});
+  Execute(
+      "SELECT orderflow.set_provider('payments', $1, $2::jsonb)",
+      {simulator_.BaseUrl(), R"({"timeoutMs": 1000, "reconcileDelayMs": 0, "ratePerSecond": 5})"});
   ServerProcess* server = StartServer();
   const std::vector<std::string> orders = Orders("pv-rate-", 40);
   RunConcurrently(20, [&](int t) {
@@ -442,8 +450,10 @@ TEST_F(ProviderTest, TheRateLimitHoldsAtTheSimulator) {
     most_in_a_second = std::max(most_in_a_second, i - j + 1);
   }
   const double span_s = (times.back() - times.front()) / 1000.0;
-  EXPECT_LE(most_in_a_second, 10U) << "at most the bucket (5) plus a second's refill (5) in any second";
-  EXPECT_GE(span_s, (40.0 - 5.0) / 5.0 - 0.5) << "40 calls at 5/s after a burst of 5 take about 7 s";
+  EXPECT_LE(most_in_a_second, 10U)
+      << "at most the bucket (5) plus a second's refill (5) in any second";
+  EXPECT_GE(span_s, (40.0 - 5.0) / 5.0 - 0.5)
+      << "40 calls at 5/s after a burst of 5 take about 7 s";
   std::printf("rate figures: 40 calls over %.1f s at the simulator, at most %zu in any second\n",
               span_s, most_in_a_second);
 }

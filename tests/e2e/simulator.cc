@@ -1,8 +1,8 @@
 #include "simulator.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -36,8 +36,7 @@ void ProviderSimulator::Start() {
     }
     // --exit-with-parent: a test that crashes leaves no simulator behind.
     execlp("python3", "python3", script.c_str(), "--port", "0", "--port-file", port_file.c_str(),
-           "--exit-with-parent",
-           static_cast<char*>(nullptr));
+           "--exit-with-parent", static_cast<char*>(nullptr));
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -89,8 +88,10 @@ std::string ProviderSimulator::CountsJson() const {
 ProviderCounts ProviderSimulator::Totals() const {
   rapidjson::Document counts = ParseJson(CountsJson());
   ProviderCounts result;
-  if (counts.IsObject() && counts.HasMember("charges")) result.charges = counts["charges"].GetInt64();
-  if (counts.IsObject() && counts.HasMember("refunds")) result.refunds = counts["refunds"].GetInt64();
+  if (counts.IsObject() && counts.HasMember("charges"))
+    result.charges = counts["charges"].GetInt64();
+  if (counts.IsObject() && counts.HasMember("refunds"))
+    result.refunds = counts["refunds"].GetInt64();
   return result;
 }
 

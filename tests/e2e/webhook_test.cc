@@ -35,8 +35,9 @@ class WebhookTest : public ::testing::Test {
   void SetUp() override {
     ResetDrills();
     ASSERT_NO_FATAL_FAILURE(receiver_.Start());
-    Execute("UPDATE orderflow.effect_policies SET schedule_ms = $1::integer[] WHERE kind = 'webhook'",
-            {kQuickSchedule});
+    Execute(
+        "UPDATE orderflow.effect_policies SET schedule_ms = $1::integer[] WHERE kind = 'webhook'",
+        {kQuickSchedule});
   }
   void TearDown() override {
     servers_.clear();
@@ -93,7 +94,8 @@ class WebhookTest : public ::testing::Test {
     for (const std::string& id : want) {
       const auto found = got.ids.find(id);
       if (found == got.ids.end() || found->second.accepted < 1) {
-        return ::testing::AssertionFailure() << id << " never accepted; the receiver has " << got.json;
+        return ::testing::AssertionFailure()
+               << id << " never accepted; the receiver has " << got.json;
       }
     }
     for (const auto& [id, count] : got.ids) {
@@ -197,8 +199,8 @@ TEST_F(WebhookTest, AfterAReceiverOutageWithKillNineAndAPostgresRestartEverythin
   ServerProcess* first = StartServer("one");
   std::vector<std::string> orders = CompleteOrders(first, "wh-out-a-", 30);
   std::this_thread::sleep_for(milliseconds(700));  // deliveries fail, the circuit opens
-  const std::string circuit = QueryValue(
-      "SELECT state FROM orderflow.circuits WHERE provider = 'webhook:' || $1", {hook});
+  const std::string circuit =
+      QueryValue("SELECT state FROM orderflow.circuits WHERE provider = 'webhook:' || $1", {hook});
   first->Kill9();
   StopDatabase();
   std::this_thread::sleep_for(milliseconds(500));
@@ -246,8 +248,10 @@ TEST_F(WebhookTest, TheRateLimitOfAnEndpointHoldsAtTheReceiver) {
 
 TEST_F(WebhookTest, ARotatedSecretSignsBesideTheOldOneSoEitherVerifies) {
   const std::string hook = Subscribe("rot");
-  const std::string old_secret = QueryValue("SELECT secret FROM orderflow.webhooks WHERE id = $1::bigint", {hook});
-  const std::string new_secret = QueryValue("SELECT orderflow.rotate_webhook_secret($1::bigint)", {hook});
+  const std::string old_secret =
+      QueryValue("SELECT secret FROM orderflow.webhooks WHERE id = $1::bigint", {hook});
+  const std::string new_secret =
+      QueryValue("SELECT orderflow.rotate_webhook_secret($1::bigint)", {hook});
   ServerProcess* server = StartServer();
   receiver_.AddEndpoint("rot", {new_secret});
   const std::vector<std::string> first = CompleteOrders(server, "wh-rot-a-", 2);
@@ -307,10 +311,12 @@ TEST_F(WebhookTest, PollingConsumersReadEveryEventOverHttpByCursor) {
 
   const HttpResponse metrics = server->Get("/metrics");
   ASSERT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("orderflow_provider_circuit_state{provider=\"payments\",state=\"closed\"} 1"),
+  EXPECT_NE(metrics.body.find(
+                "orderflow_provider_circuit_state{provider=\"payments\",state=\"closed\"} 1"),
             std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("orderflow_provider_calls_total{provider=\"webhook:"), std::string::npos)
+  EXPECT_NE(metrics.body.find("orderflow_provider_calls_total{provider=\"webhook:"),
+            std::string::npos)
       << "the deliveries were counted by outcome";
   EXPECT_NE(metrics.body.find("orderflow_provider_pending{provider=\"webhook:"), std::string::npos);
 }
