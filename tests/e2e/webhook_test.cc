@@ -301,6 +301,9 @@ TEST_F(WebhookTest, PollingConsumersReadEveryEventOverHttpByCursor) {
   std::sort(want.begin(), want.end());
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, want) << "every event once, in pages of two";
+  // The webhook deliveries of the same events, before /metrics is read below.
+  EXPECT_TRUE(ReceivedAll(WaitFor("metrics", EventIds(orders, "order.confirmed"), seconds(20)),
+                          EventIds(orders, "order.confirmed")));
 
   const HttpResponse zero = server->Get("/api/events?limit=0");
   EXPECT_EQ(zero.status, 400) << zero.body;
