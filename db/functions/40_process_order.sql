@@ -373,6 +373,8 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- A client's call (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'client', true);
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     IF p_amount IS NOT NULL THEN
         PERFORM orderflow._check_amount(p_amount);
@@ -405,6 +407,8 @@ DECLARE
     v_amount_n numeric;
     v_method   text;
 BEGIN
+    -- A client's call (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'client', true);
     PERFORM orderflow._check_object(p_request);
     v_order_id := orderflow._json_text(p_request, 'orderId', 200, true);
     IF p_order_id IS DISTINCT FROM v_order_id THEN

@@ -425,13 +425,14 @@ CREATE OR REPLACE FUNCTION orderflow.reset_circuit(p_provider text)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 AS $$
 DECLARE
     v_now     timestamptz := orderflow.clock_now();
     v_circuit orderflow.circuits;
     v_was     text;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     SELECT * INTO v_circuit FROM orderflow.circuits WHERE provider = p_provider FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'provider % not found', p_provider USING ERRCODE = 'OF404';

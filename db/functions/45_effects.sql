@@ -412,7 +412,6 @@ CREATE OR REPLACE FUNCTION orderflow.claim_effects(p_limit integer, p_owner text
 RETURNS SETOF jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -423,6 +422,8 @@ DECLARE
     v_request  jsonb;
     v_count    integer := 0;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'janitor', true);
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'limit must be from 1 to 1000' USING ERRCODE = '22023';
     END IF;
@@ -781,7 +782,6 @@ CREATE OR REPLACE FUNCTION orderflow.report_effect(p_effect_id bigint, p_lease_t
 RETURNS TABLE (state jsonb, effect jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -792,6 +792,8 @@ DECLARE
     v_effect   orderflow.effects;
     v_now      timestamptz;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'janitor', true);
     IF p_outcome IS NULL OR jsonb_typeof(p_outcome) <> 'object' THEN
         RAISE EXCEPTION 'outcome must be a JSON object' USING ERRCODE = '22023';
     END IF;
@@ -810,8 +812,7 @@ BEGIN
        OR v_effect.lease_token IS DISTINCT FROM p_lease_token THEN
         RAISE LOG 'orderflow: stale report for effect % of order % ignored', p_effect_id, v_order_id;
     ELSE
-        -- What follows was caused by whoever leased the call (the function's SET clause
-        -- scopes this to the call).
+        -- What follows was caused by whoever leased the call.
         PERFORM set_config('orderflow.actor', COALESCE(v_effect.lease_actor, 'janitor'), true);
         v_effect := orderflow._apply_outcome(v_effect, p_outcome, v_now);
         PERFORM orderflow._record(
@@ -858,6 +859,8 @@ SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- A client's call (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'client', true);
     PERFORM set_config('orderflow.key_mode', COALESCE(p_key_mode, ''), true);
     state := orderflow.process_order_request(p_order_id, p_request);
     IF p_owner IS NOT NULL AND state ->> 'status' IN ('charging', 'cancelling') THEN
@@ -876,11 +879,12 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order_http(p_order_id text, p_reques
 RETURNS TABLE (state jsonb, effect jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'cancel', true);
     state := orderflow.cancel_order_request(p_order_id, p_request);
     IF p_owner IS NOT NULL AND state ->> 'status' = 'cancelling' THEN
         effect := orderflow._lease_for_order(p_order_id, p_owner, orderflow.clock_now());

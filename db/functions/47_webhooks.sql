@@ -450,7 +450,6 @@ CREATE OR REPLACE FUNCTION orderflow.redrive(p_kind text DEFAULT NULL, p_provide
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -460,6 +459,8 @@ DECLARE
     v_wf     orderflow.workflows;
     v_count  integer := 0;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     IF p_kind IS NOT NULL AND p_kind NOT IN ('charge', 'refund', 'webhook') THEN
         RAISE EXCEPTION 'kind must be charge, refund, webhook or null' USING ERRCODE = '22023';
     END IF;

@@ -90,7 +90,6 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order(p_order_id text, p_reason text
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -100,6 +99,8 @@ DECLARE
     v_charge orderflow.effects;
     v_to     text;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'cancel', true);
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     IF p_reason IS NOT NULL THEN
         PERFORM orderflow._check_text('reason', p_reason, 500);
@@ -147,11 +148,12 @@ CREATE OR REPLACE FUNCTION orderflow.cancel_order_request(p_order_id text, p_req
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'cancel'
 SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'cancel', true);
     IF p_request IS NULL THEN
         RETURN orderflow.cancel_order(p_order_id, NULL);
     END IF;

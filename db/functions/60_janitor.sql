@@ -78,11 +78,12 @@ CREATE OR REPLACE FUNCTION orderflow.resume_due(p_batch integer DEFAULT 16)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'janitor', true);
     RETURN jsonb_array_length(orderflow._resume_due(p_batch));
 END
 $$;
@@ -118,13 +119,15 @@ CREATE OR REPLACE FUNCTION orderflow.janitor_tick_report(p_batch integer DEFAULT
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
 DECLARE
-    v_orders jsonb := orderflow._resume_due(p_batch);
+    v_orders jsonb;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'janitor', true);
+    v_orders := orderflow._resume_due(p_batch);
     PERFORM orderflow._fold_counts();
     PERFORM orderflow._expire_keys(orderflow.clock_now(), 1000);
     RETURN jsonb_build_object('resumed', jsonb_array_length(v_orders), 'orders', v_orders);
@@ -139,11 +142,12 @@ CREATE OR REPLACE FUNCTION orderflow.janitor_tick(p_batch integer DEFAULT 16)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'janitor'
 SET enable_seqscan = off
 SET jit = off
 AS $$
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'janitor', true);
     RETURN (orderflow.janitor_tick_report(p_batch) ->> 'resumed')::integer;
 END
 $$;
@@ -157,7 +161,6 @@ CREATE OR REPLACE FUNCTION orderflow.resume_now(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -166,6 +169,8 @@ DECLARE
     v_now  timestamptz;
     v_step text;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
     IF NOT FOUND THEN

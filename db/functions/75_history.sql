@@ -7,9 +7,12 @@
 --   call        report_effect (45_effects.sql): every provider call's outcome (HTTP status,
 --               object id, the state it left the call in)
 --   action      resume_now, redrive: what an operator did
--- Who caused it is the transaction's orderflow.actor, set by the entry point's own SET clause
--- (process_order*: client, resume_due / janitor_tick / claim_effects: janitor, cancel_order*:
--- cancel, resume_now / redrive / reset_circuit: operator), read by _actor().
+-- Who caused it is the transaction's orderflow.actor, set (set_config, transaction-local) by the
+-- entry point first thing (process_order*: client, the default; resume_due / janitor_tick /
+-- claim_effects: janitor; cancel_order*: cancel; resume_now / redrive / retry_workflow /
+-- reset_circuit / console_*: operator), read by _actor(). Not a function SET clause: PostgreSQL
+-- 15 lets only a superuser create a function that sets a custom parameter, and the schema owner
+-- need not be one.
 -- Reads take no lock. get_workflow does not read history: it stays one index probe.
 
 -- _actor() → text: who caused what this transaction does (client unless an entry point said).

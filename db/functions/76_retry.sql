@@ -13,7 +13,6 @@ CREATE OR REPLACE FUNCTION orderflow.retry_workflow(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 SET enable_seqscan = off
 SET jit = off
 AS $$
@@ -21,6 +20,8 @@ DECLARE
     v_wf  orderflow.workflows;
     v_now timestamptz;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id FOR UPDATE;
     IF NOT FOUND THEN

@@ -93,9 +93,10 @@ CREATE OR REPLACE FUNCTION orderflow.console_action(p_order_id text, p_action te
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 AS $$
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
     IF p_action IS NULL OR p_action NOT IN ('cancel', 'resume_now', 'retry') THEN
         RAISE EXCEPTION 'action must be cancel, resume_now or retry' USING ERRCODE = '22023';
@@ -121,11 +122,12 @@ CREATE OR REPLACE FUNCTION orderflow.console_redrive(p_effect_id bigint, p_sourc
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET orderflow.actor = 'operator'
 AS $$
 DECLARE
     v_order_id text;
 BEGIN
+    -- Who causes what follows (75_history.sql); lasts to the end of the transaction.
+    PERFORM set_config('orderflow.actor', 'operator', true);
     SELECT order_id INTO v_order_id FROM orderflow.effects WHERE id = p_effect_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'call % not found', p_effect_id USING ERRCODE = 'OF404';
