@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "api.h"
 #include "config.h"
 #include "db/sqlstate.h"
@@ -188,6 +189,30 @@ int main(int argc, char** argv) {
     LogLine(LogLevel::kError, "listen_failed").Str("error", e.what()).Int("port", config.port);
     return 1;
   }
+  // The operators' console (ADMIN_PORT): its own endpoint and its own two connections, as the
+  // operator's login, so that nothing it runs competes with requests for a pooled connection.
+  std::unique_ptr<orderflow::DbPool> admin_pool;
+  std::unique_ptr<orderflow::admin::AdminServer> admin;
+  if (config.admin_port >= 0) {
+    orderflow::DbPoolOptions options{config.admin_database_url, 2,
+                                     std::chrono::milliseconds(config.db_acquire_timeout_ms),
+                                     config.db_prepare};
+    options.console = true;
+    admin_pool = std::make_unique<orderflow::DbPool>(options);
+    admin = std::make_unique<orderflow::admin::AdminServer>(config, admin_pool.get());
+    try {
+      admin->Start();
+    } catch (const std::exception& e) {
+      LogLine(LogLevel::kError, "admin_listen_failed")
+          .Str("error", e.what())
+          .Int("port", config.admin_port);
+      server.Stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    LogLine(LogLevel::kInfo, "admin_listening")
+        .Str("bind", config.admin_bind)
+        .Int("port", admin->port());
+  }
   orderflow::Janitor janitor(
       [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
              std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
@@ -205,6 +230,7 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LogLine(LogLevel::kInfo, "stopping").Str("signal", strsignal(signal_number));
+  if (admin) admin->Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
   const int unanswered = server.Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
   janitor.Stop();
   provider_client.Stop();  // calls still in flight end as "stopping"; their leases expire
