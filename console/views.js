@@ -6,7 +6,7 @@ import { badge, h, orderLink, table, time } from './dom.js';
 
 const STATUSES = ['pending', 'reserving', 'charging', 'confirming', 'suspended', 'cancelling',
   'completed', 'failed', 'cancelled'];
-const STEPS = ['reserve', 'charge', 'confirm'];
+const STEPS = ['charge', 'reserve', 'confirm'];  // the order they run in
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
 
 const enc = encodeURIComponent;
@@ -170,7 +170,8 @@ function actions(state, render) {
 export async function order(render, orderId, notice) {
   const data = await get(`/api/orders/${enc(orderId)}`);
   const state = data.state || {};
-  const steps = Object.entries(state.steps || {});
+  const rank = (name) => (STEPS.includes(name) ? STEPS.indexOf(name) : STEPS.length);
+  const steps = Object.entries(state.steps || {}).sort(([a], [b]) => rank(a) - rank(b));
   const events = (data.history && data.history.events) || [];
   return h('div', { class: 'page', 'data-testid': 'order' },
     h('h2', {}, 'Order ', h('span', { class: 'mono', 'data-testid': 'order-id' }, state.orderId)),
