@@ -16,8 +16,11 @@ export function chart(rows, now = new Date()) {
   end.setUTCMinutes(0, 0, 0);
   const hours = [];
   for (let i = 23; i >= 0; i--) hours.push(new Date(end.getTime() - i * 3600e3).toISOString());
-  const steps = [...new Set((rows || []).map((row) => row.step))].sort();
-  if (steps.length === 0) steps.push('charge', 'reserve', 'confirm');
+  const order = ['charge', 'reserve', 'confirm'];  // the order steps run in; others after
+  const rank = (step) => (order.includes(step) ? order.indexOf(step) : order.length);
+  const steps = [...new Set((rows || []).map((row) => row.step))]
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  if (steps.length === 0) steps.push(...order);
   const byKey = new Map();
   for (const row of rows || []) {
     const hour = new Date(row.hour);

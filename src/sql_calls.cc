@@ -33,6 +33,10 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
      "SELECT orderflow.console_action($1, $2, $3, $4)::text", true},
     {SqlCall::kConsoleRedrive, "of_console_redrive",
      "SELECT orderflow.console_redrive($1::bigint, $2)::text", true},
+    {SqlCall::kConsoleRole, "of_console_role",
+     "SELECT pg_has_role('orderflow_operator', 'MEMBER') AND NOT pg_has_role('orderflow_api', "
+     "'MEMBER')",
+     true},
 };
 
 }  // namespace

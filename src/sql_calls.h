@@ -30,9 +30,10 @@ enum class SqlCall {
   kConsoleOrder,      // (orderId) → {state, history, ledger, calls}
   kConsoleAction,     // (orderId, action, reason or null, source) → state json
   kConsoleRedrive,    // (effect id, source) → json
+  kConsoleRole,       // () → whether the login is a member of orderflow_operator
 };
 
-constexpr size_t kSqlCallCount = 18;
+constexpr size_t kSqlCallCount = 19;
 
 struct SqlCallDef {
   SqlCall call;
