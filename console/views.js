@@ -14,7 +14,9 @@ const enc = encodeURIComponent;
 export async function overview(render) {
   const data = await get('/api/overview');
   const counts = data.counts || {};
-  const dead = data.deadLetterList || [];
+  // deadLetters: their number (with the newest in deadLetterList), or the list itself.
+  const dead = Array.isArray(data.deadLetters) ? data.deadLetters : data.deadLetterList || [];
+  const deadCount = Array.isArray(data.deadLetters) ? dead.length : data.deadLetters ?? dead.length;
   const redrive = (letter) => h('button', {
     type: 'button',
     'data-testid': `redrive-${letter.id}`,
@@ -63,7 +65,7 @@ export async function overview(render) {
       ['Dead calls', (c) => c.dead ?? ''],
       ['Oldest pending (s)', (c) => c.oldestUndeliveredSeconds ?? ''],
     ], data.circuits, 'No provider has been called yet.'),
-    table(`Dead letters (${data.deadLetters ?? dead.length})`, [
+    table(`Dead letters (${deadCount})`, [
       ['Id', (d) => d.id],
       ['Kind', (d) => d.kind],
       ['Provider', (d) => d.provider || ''],
