@@ -91,7 +91,7 @@ psql: db-start
 	@psql "$$(scripts/pg.sh url "$$(scripts/pg.sh dir run)" $(PG_PORT))"
 
 format:
-	@clang-format -i src/*.h src/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc tests/fuzz/*.cc
+	@clang-format -i src/*.h src/*.cc src/admin/*.h src/admin/*.cc tests/*.cc tests/e2e/*.h tests/e2e/*.cc tests/fuzz/*.cc
 
 clean:
 	@rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(SANITIZE_DIR)

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git curl ca-certificates
   postgresql-15 postgresql-client-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
   libpistache-dev libpqxx-dev rapidjson-dev libcurl4-openssl-dev libgtest-dev pgbouncer
-  nginx python3
+  nginx python3 chromium
   "$@"
 )
 

@@ -9,17 +9,22 @@
 #   scripts/pg.sh api-url <dir> <port> the URL of orderflow_app, the least-privileged login the
 #                                      server uses (member of orderflow_api: EXECUTE on the API
 #                                      functions only, see db/migrations/003_roles.sql)
+#   scripts/pg.sh admin-url <dir> <port> the URL of orderflow_console, the login the console's
+#                                      SQL runs as (ADMIN_DATABASE_URL; member of
+#                                      orderflow_operator, not of orderflow_api)
 #   scripts/pg.sh dir   <name>         where a cluster called <name> lives: .pg/<name> in the
 #                                      project when the postgres user can reach it, else
 #                                      /var/tmp/orderflow-<hash>/<name> (e.g. a clone under /root)
 #
 # <dir> holds data/, the socket directory sock/ and log. The cluster listens on 127.0.0.1:<port>
 # and on <dir>/sock, trusts local connections, and has a database named orderflow and the roles
-# orderflow_api (NOLOGIN) and orderflow_app (LOGIN, member of orderflow_api).
+# orderflow_api (NOLOGIN) and orderflow_app (LOGIN, member of orderflow_api), and
+# orderflow_operator (NOLOGIN; the migrations grant it its rights) and orderflow_console (LOGIN,
+# member of orderflow_operator).
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-cmd=${1:?usage: pg.sh start|stop|kill|url|api-url|dir <dir> [port]}
+cmd=${1:?usage: pg.sh start|stop|kill|url|api-url|admin-url|dir <dir> [port]}
 dir=${2:?cluster directory required}
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${3:-25432}
@@ -34,6 +39,7 @@ as_owner() {
 
 url() { echo "postgresql://postgres@127.0.0.1:${port}/orderflow"; }
 api_url() { echo "postgresql://orderflow_app@127.0.0.1:${port}/orderflow"; }
+admin_url() { echo "postgresql://orderflow_console@127.0.0.1:${port}/orderflow"; }
 
 running() { [ -f "$dir/data/postmaster.pid" ] && as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
 
@@ -77,6 +83,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_app') THEN
         CREATE ROLE orderflow_app LOGIN IN ROLE orderflow_api;
     END IF;
+    -- The operators' role is the migrations' to grant; created here NOLOGIN when they have not
+    -- run yet, so that the console's login can be made a member of it either way.
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_operator') THEN
+        CREATE ROLE orderflow_operator NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_console') THEN
+        CREATE ROLE orderflow_console LOGIN IN ROLE orderflow_operator;
+    END IF;
 END
 $$;
 SQL
@@ -94,6 +108,9 @@ SQL
   api-url)
     api_url
     ;;
+  admin-url)
+    admin_url
+    ;;
   dir)
     if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$root" 2>/dev/null; then
       echo "$root/.pg/$dir"
@@ -102,7 +119,7 @@ SQL
     fi
     ;;
   *)
-    echo "usage: pg.sh start|stop|kill|url|api-url|dir <dir> [port]" >&2
+    echo "usage: pg.sh start|stop|kill|url|api-url|admin-url|dir <dir> [port]" >&2
     exit 2
     ;;
 esac

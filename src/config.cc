@@ -1,10 +1,10 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -25,6 +25,54 @@ std::string ReadInt(const std::function<const char*(const char*)>& getenv, const
            std::to_string(max);
   }
   *out = static_cast<int>(value);
+  return "";
+}
+
+// ADMIN_*: the console. Nothing of it is read unless ADMIN_PORT is set; then the token and the
+// operator's database URL are required (no token, no console).
+std::string LoadAdminConfig(const std::function<const char*(const char*)>& getenv, Config* c) {
+  const char* const port = getenv("ADMIN_PORT");
+  if (port == nullptr || *port == '\0') return "";
+  if (std::string error = ReadInt(getenv, "ADMIN_PORT", 0, 65535, &c->admin_port); !error.empty()) {
+    return error;
+  }
+  if (const char* const bind = getenv("ADMIN_BIND"); bind != nullptr && *bind != '\0') {
+    in_addr parsed{};
+    if (inet_pton(AF_INET, bind, &parsed) != 1) return "ADMIN_BIND must be an IPv4 address";
+    c->admin_bind = bind;
+  }
+  const char* const token = getenv("ADMIN_TOKEN");
+  if (token == nullptr || *token == '\0') return "ADMIN_TOKEN is required when ADMIN_PORT is set";
+  c->admin_token = token;
+  if (c->admin_token.size() < kMinAdminTokenLength) {
+    return "ADMIN_TOKEN must be at least " + std::to_string(kMinAdminTokenLength) + " characters";
+  }
+  for (const char ch : c->admin_token) {
+    if (ch <= ' ' || ch == 0x7f) return "ADMIN_TOKEN must be printable, without white space";
+  }
+  const char* const url = getenv("ADMIN_DATABASE_URL");
+  if (url == nullptr || *url == '\0') {
+    return "ADMIN_DATABASE_URL is required when ADMIN_PORT is set (a login that is a member of "
+           "orderflow_operator)";
+  }
+  c->admin_database_url = url;
+  if (const char* const hosts = getenv("ADMIN_HOSTS"); hosts != nullptr) {
+    const std::string list(hosts);
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      std::string name = list.substr(start, end - start);
+      name.erase(0, name.find_first_not_of(" \t"));
+      name.erase(name.find_last_not_of(" \t") + 1);
+      if (!name.empty()) {
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        c->admin_hosts.push_back(name);
+      }
+      start = end + 1;
+    }
+  }
   return "";
 }
 
@@ -102,6 +150,8 @@ std::string LoadConfig(const std::function<const char*(const char*)>& getenv, un
     if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
     c.server_id = std::string(host[0] ? host : "orderflow") + ":" + std::to_string(getpid());
   }
+
+  if (std::string error = LoadAdminConfig(getenv, &c); !error.empty()) return error;
 
   // Handlers block on the database, so one HTTP thread per pooled connection keeps every
   // connection busy without letting requests queue for a connection.

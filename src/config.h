@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace orderflow {
 
@@ -33,7 +34,16 @@ struct Config {
   std::string provider_api_key;
   std::string server_id;        // SERVER_ID: who holds an effect's lease (default host:pid)
   int effects_in_flight = 512;  // EFFECTS_IN_FLIGHT: provider calls the janitor keeps going
+  // The operators' console (src/admin/): off unless ADMIN_PORT is set.
+  int admin_port = -1;                   // ADMIN_PORT (0 picks a free one; -1: no console)
+  std::string admin_bind = "127.0.0.1";  // ADMIN_BIND: IPv4 address (loopback unless told)
+  std::string admin_token;               // ADMIN_TOKEN: at least 32 characters; never logged
+  std::string admin_database_url;        // ADMIN_DATABASE_URL: a member of orderflow_operator
+  std::vector<std::string> admin_hosts;  // ADMIN_HOSTS: Host names accepted besides loopback
 };
+
+// The shortest ADMIN_TOKEN accepted.
+constexpr size_t kMinAdminTokenLength = 32;
 
 // Reads the configuration through `getenv`. Returns an empty string on success, else a sentence
 // naming the variable that is wrong. Zero sizes are replaced by values sized to `cores`.

@@ -117,6 +117,7 @@ Status DbPool::Open(Slot* slot) {
     if (options_.prepare) {
       const SqlCallDef* const defs = AllSqlCalls();
       for (size_t i = 0; i < kSqlCallCount; ++i) {
+        if (defs[i].console != options_.console) continue;
         slot->connection->pq.prepare(defs[i].name, defs[i].sql);
       }
     }

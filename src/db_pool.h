@@ -29,7 +29,8 @@ struct DbPoolOptions {
   std::string url;
   int size = 8;
   std::chrono::milliseconds acquire_timeout{2000};
-  bool prepare = true;  // named prepared statements; off for poolers that cannot keep them
+  bool prepare = true;   // named prepared statements; off for poolers that cannot keep them
+  bool console = false;  // prepares the console's calls (sql_calls.h) instead of the API's
 };
 
 class DbPool {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "api.h"
 #include "config.h"
 #include "db/sqlstate.h"
@@ -161,6 +162,28 @@ int main(int argc, char** argv) {
   orderflow::DbPool ops_pool({config.database_url, 1,
                               std::chrono::milliseconds(config.db_acquire_timeout_ms),
                               config.db_prepare});
+  // The operators' console (ADMIN_PORT): its own endpoint and its own two connections, as the
+  // operator's login, so that nothing it runs competes with requests for a pooled connection.
+  std::unique_ptr<orderflow::DbPool> admin_pool;
+  if (config.admin_port >= 0) {
+    orderflow::DbPoolOptions options{config.admin_database_url, 2,
+                                     std::chrono::milliseconds(config.db_acquire_timeout_ms),
+                                     config.db_prepare};
+    options.console = true;
+    admin_pool = std::make_unique<orderflow::DbPool>(options);
+    // The console acts as an operator, and only as one: a login outside orderflow_operator
+    // (or inside orderflow_api as well) is a configuration error, told at start.
+    std::vector<orderflow::SqlValue> row;
+    const orderflow::Status role = admin_pool->Run(orderflow::SqlCall::kConsoleRole, {}, &row);
+    if (!role.ok() || row.empty() || row[0] != std::optional<std::string>("t")) {
+      LogLine(LogLevel::kError, "bad_admin_database_url")
+          .Str("error", role.ok() ? "the login is not a member of orderflow_operator, or is also "
+                                    "one of orderflow_api"
+                                  : role.ToString())
+          .Str("hint", "ADMIN_DATABASE_URL must name a login IN ROLE orderflow_operator only");
+      return 2;
+    }
+  }
   const orderflow::RequestValidator validator;
   orderflow::Metrics metrics;
   orderflow::Api api(&pool, &validator, &metrics);
@@ -188,6 +211,22 @@ int main(int argc, char** argv) {
     LogLine(LogLevel::kError, "listen_failed").Str("error", e.what()).Int("port", config.port);
     return 1;
   }
+  std::unique_ptr<orderflow::admin::AdminServer> admin;
+  if (admin_pool) {
+    admin = std::make_unique<orderflow::admin::AdminServer>(config, admin_pool.get());
+    try {
+      admin->Start();
+    } catch (const std::exception& e) {
+      LogLine(LogLevel::kError, "admin_listen_failed")
+          .Str("error", e.what())
+          .Int("port", config.admin_port);
+      server.Stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    LogLine(LogLevel::kInfo, "admin_listening")
+        .Str("bind", config.admin_bind)
+        .Int("port", admin->port());
+  }
   orderflow::Janitor janitor(
       [&api](orderflow::SqlCall call, const std::vector<orderflow::SqlValue>& params,
              std::vector<orderflow::SqlValue>* row) { return api.Call(call, params, row); },
@@ -205,6 +244,7 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LogLine(LogLevel::kInfo, "stopping").Str("signal", strsignal(signal_number));
+  if (admin) admin->Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
   const int unanswered = server.Stop(std::chrono::milliseconds(config.shutdown_timeout_ms));
   janitor.Stop();
   provider_client.Stop();  // calls still in flight end as "stopping"; their leases expire

@@ -26,6 +26,19 @@ constexpr SqlCallDef kCalls[kSqlCallCount] = {
     {SqlCall::kProviderHealth, "of_provider_health", "SELECT orderflow.provider_health()::text"},
     {SqlCall::kReadEvents, "of_read_events", "SELECT orderflow.read_events($1, $2::integer)::text"},
     {SqlCall::kStepHealth, "of_step_health", "SELECT orderflow.step_health()::text"},
+    {SqlCall::kConsoleOverview, "of_console_overview", "SELECT orderflow.console_overview()::text",
+     true},
+    {SqlCall::kConsoleWorkflows, "of_console_workflows",
+     "SELECT orderflow.list_workflows($1, $2, NULL, NULL, $3, $4, $5::integer)::text", true},
+    {SqlCall::kConsoleOrder, "of_console_order", "SELECT orderflow.console_order($1)::text", true},
+    {SqlCall::kConsoleAction, "of_console_action",
+     "SELECT orderflow.console_action($1, $2, $3, $4)::text", true},
+    {SqlCall::kConsoleRedrive, "of_console_redrive",
+     "SELECT orderflow.console_redrive($1::bigint, $2)::text", true},
+    {SqlCall::kConsoleRole, "of_console_role",
+     "SELECT pg_has_role('orderflow_operator', 'MEMBER') AND NOT pg_has_role('orderflow_api', "
+     "'MEMBER')",
+     true},
 };
 
 }  // namespace

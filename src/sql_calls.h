@@ -25,14 +25,24 @@ enum class SqlCall {
   kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
   kReadEvents,      // (cursor or null, limit) → {"events": [...], "next": cursor}
   kStepHealth,      // () → {"steps": [...], "stuck": n, "stuckOldestSeconds": s} (metrics.h)
+  // The console's (src/admin/), run as a member of orderflow_operator on a pool of its own:
+  kConsoleOverview,   // () → overview json
+  kConsoleWorkflows,  // (status, step, prefix, after, limit; each may be null) → {workflows, next}
+  kConsoleOrder,      // (orderId) → {state, history, ledger, calls}
+  kConsoleAction,     // (orderId, action, reason or null, source) → state json
+  kConsoleRedrive,    // (effect id, source) → json
+  kConsoleRole,       // () → whether the login is a member of orderflow_operator
 };
 
-constexpr size_t kSqlCallCount = 14;
+constexpr size_t kSqlCallCount = 20;
 
 struct SqlCallDef {
   SqlCall call;
   const char* name;  // prepared statement name
   const char* sql;
+  // A console call: prepared only on the console's pool (DbPoolOptions::console), so that the
+  // API's login never needs the operator functions and the console's never needs the API's.
+  bool console = false;
 };
 
 const SqlCallDef& Definition(SqlCall call);

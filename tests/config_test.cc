@@ -77,5 +77,48 @@ TEST(ConfigTest, NamesTheBadVariable) {
             "LOG_LEVEL must be one of debug, info, warn, error");
 }
 
+TEST(ConfigTest, TheConsoleIsOffUnlessAdminPortIsSet) {
+  Config config;
+  ASSERT_EQ(Load({{"DATABASE_URL", "u"}, {"ADMIN_TOKEN", "short"}}, &config), "")
+      << "ADMIN_* is not read without ADMIN_PORT";
+  EXPECT_EQ(config.admin_port, -1);
+  EXPECT_TRUE(config.admin_token.empty());
+}
+
+TEST(ConfigTest, TheConsoleNeedsALongTokenAndAnOperatorUrl) {
+  const std::string token(32, 'k');
+  Config config;
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"ADMIN_PORT", "3001"}}, &config),
+            "ADMIN_TOKEN is required when ADMIN_PORT is set");
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"}, {"ADMIN_PORT", "3001"}, {"ADMIN_TOKEN", token.substr(1)}},
+                 &config),
+            "ADMIN_TOKEN must be at least 32 characters");
+  EXPECT_EQ(
+      Load({{"DATABASE_URL", "u"}, {"ADMIN_PORT", "3001"}, {"ADMIN_TOKEN", token + " x"}}, &config),
+      "ADMIN_TOKEN must be printable, without white space");
+  EXPECT_NE(Load({{"DATABASE_URL", "u"}, {"ADMIN_PORT", "3001"}, {"ADMIN_TOKEN", token}}, &config)
+                .find("ADMIN_DATABASE_URL is required"),
+            std::string::npos);
+  EXPECT_EQ(Load({{"DATABASE_URL", "u"},
+                  {"ADMIN_PORT", "3001"},
+                  {"ADMIN_TOKEN", token},
+                  {"ADMIN_BIND", "localhost"},
+                  {"ADMIN_DATABASE_URL", "a"}},
+                 &config),
+            "ADMIN_BIND must be an IPv4 address");
+  ASSERT_EQ(Load({{"DATABASE_URL", "u"},
+                  {"ADMIN_PORT", "3001"},
+                  {"ADMIN_TOKEN", token},
+                  {"ADMIN_DATABASE_URL", "postgresql://orderflow_console@h/db"},
+                  {"ADMIN_HOSTS", " Console.Example ,,ops.internal:8443 "}},
+                 &config),
+            "");
+  EXPECT_EQ(config.admin_port, 3001);
+  EXPECT_EQ(config.admin_bind, "127.0.0.1") << "loopback unless told otherwise";
+  EXPECT_EQ(config.admin_token, token);
+  EXPECT_EQ(config.admin_database_url, "postgresql://orderflow_console@h/db");
+  EXPECT_EQ(config.admin_hosts, (std::vector<std::string>{"console.example", "ops.internal:8443"}));
+}
+
 }  // namespace
 }  // namespace orderflow

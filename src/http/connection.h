@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "http/framing.h"
@@ -77,6 +78,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   uint64_t id() const { return id_; }
 
+  // The client's address, for logs ("" unless the owner set it). Set once, before the first
+  // input, by whoever creates the connection.
+  void set_remote(std::string remote) { remote_ = std::move(remote); }
+  const std::string& remote() const { return remote_; }
+
   // Reactor thread: bytes read from the client.
   void OnInput(const char* data, size_t size);
   // Reactor thread: Pistache saw the client's end (or an error) and closes its descriptor.
@@ -120,6 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Dispatch(std::vector<Event>* events);
 
   const uint64_t id_;
+  std::string remote_;
   ConnectionShared* const shared_;
   ConnectionOwner* const owner_;
 
