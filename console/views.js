@@ -46,7 +46,7 @@ export async function overview(render) {
       ['Status', (w) => badge(w.status)],
       ['Waiting on', (w) => w.step || ''],
       ['Attempts', (w) => w.attempts ?? ''],
-      ['Error', (w) => w.error || ''],
+      ['Error', (w) => w.error || w.lastError || ''],
       ['Updated', (w) => time(w.updatedAt)],
     ], data.stuck, 'No stuck orders.'),
     table('Failing orders', [
@@ -54,7 +54,7 @@ export async function overview(render) {
       ['Status', (w) => badge(w.status)],
       ['Step', (w) => w.step || ''],
       ['Attempts', (w) => w.attempts ?? ''],
-      ['Error', (w) => w.error || ''],
+      ['Error', (w) => w.error || w.lastError || ''],
       ['Updated', (w) => time(w.updatedAt)],
     ], data.failing, 'No failing orders.'),
     table('Provider circuits', [
@@ -126,7 +126,7 @@ export async function orders(render, params) {
       ['Status', (w) => badge(w.status)],
       ['Step', (w) => w.step || ''],
       ['Attempts', (w) => w.attempts ?? ''],
-      ['Error', (w) => w.error || ''],
+      ['Error', (w) => w.error || w.lastError || ''],
       ['Created', (w) => time(w.createdAt)],
       ['Updated', (w) => time(w.updatedAt)],
     ], data.workflows, 'No order matches.'),

@@ -131,6 +131,12 @@ else
   failed+=(ctest-nginx)
 fi
 
+echo "== the operators' console in a browser (tests/browser: Debian chromium, playwright-core)"
+# Last: it breaks and cancels orders of its own, which the janitor tests must not find due.
+ORDERFLOW_TEST_DATABASE_URL=$url ORDERFLOW_TEST_API_DATABASE_URL=$api_url \
+  ORDERFLOW_TEST_ADMIN_DATABASE_URL=$(scripts/pg.sh admin-url "$work/pg" "$port") \
+  SCREENSHOT_DIR=$work/screenshots scripts/browser_test.sh "$build" || failed+=(browser)
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1

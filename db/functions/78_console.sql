@@ -4,8 +4,9 @@
 -- from (p_source: "console <remote address>").
 
 -- console_overview() → jsonb: the overview page: {counts: {status: n}, stuck: [...], failing:
--- [...], circuits: provider_health(), deadLetters: {count, latest: [...]}, chart: [{hour, step,
--- attempts, retries, failures}]} over the last 24 hours.
+-- [...] (each {orderId, status, step, attempts, error, updatedAt}), circuits: provider_health(),
+-- deadLetters: n, deadLetterList: the newest 20, chart: [{hour, step, attempts, retries,
+-- failures}]} over the last 24 hours.
 CREATE OR REPLACE FUNCTION orderflow.console_overview()
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -21,24 +22,24 @@ BEGIN
         'counts', orderflow.workflow_counts(),
         'stuck', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                'orderId', s.order_id, 'status', s.status, 'step', s.waiting_step,
-                               'attempts', s.attempts, 'lastError', s.last_error,
-                               'ageSeconds', round(extract(epoch FROM s.age)), 'nextRetryAt', orderflow._iso(s.next_retry_at))
+                               'attempts', s.attempts, 'error', COALESCE(s.error, s.last_error),
+                               'ageSeconds', round(extract(epoch FROM s.age)),
+                               'nextRetryAt', orderflow._iso(s.next_retry_at), 'updatedAt', orderflow._iso(s.updated_at))
                              ORDER BY s.created_at)
                              FROM (SELECT * FROM orderflow.stuck_workflows ORDER BY created_at LIMIT 20) s), '[]'),
         'failing', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                                 'orderId', w.order_id, 'error', w.error, 'run', w.run,
-                                 'failedAt', orderflow._iso(w.finished_at)) ORDER BY w.finished_at DESC)
+                                 'orderId', w.order_id, 'status', w.status, 'error', w.error, 'run', w.run,
+                                 'updatedAt', orderflow._iso(w.finished_at)) ORDER BY w.finished_at DESC)
                                FROM (SELECT * FROM orderflow.workflows
                                       WHERE status = 'failed' AND finished_at >= v_now - interval '24 hours'
                                       ORDER BY finished_at DESC LIMIT 20) w), '[]'),
         'circuits', orderflow.provider_health(),
-        'deadLetters', jsonb_build_object(
-            'count', (SELECT count(*) FROM orderflow.dead_letters),
-            'latest', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                                    'id', d.id, 'kind', d.kind, 'provider', d.provider, 'orderId', d.order_id,
-                                    'eventId', d.event_id, 'attempts', d.attempts, 'lastError', d.last_error,
-                                    'diedAt', orderflow._iso(d.died_at)) ORDER BY d.died_at DESC)
-                                  FROM (SELECT * FROM orderflow.dead_letters ORDER BY died_at DESC LIMIT 20) d), '[]')),
+        'deadLetters', (SELECT count(*) FROM orderflow.dead_letters),
+        'deadLetterList', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                'id', d.id, 'kind', d.kind, 'provider', d.provider, 'orderId', d.order_id,
+                                'eventId', d.event_id, 'attempts', d.attempts, 'lastError', d.last_error,
+                                'diedAt', orderflow._iso(d.died_at)) ORDER BY d.died_at DESC)
+                              FROM (SELECT * FROM orderflow.dead_letters ORDER BY died_at DESC LIMIT 20) d), '[]'),
         'chart', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                'hour', orderflow._iso(c.hour), 'step', c.step, 'attempts', c.attempts,
                                'retries', c.retries, 'failures', c.failures) ORDER BY c.hour, c.step)
@@ -66,16 +67,21 @@ AS $$
 BEGIN
     RETURN jsonb_build_object(
         'state', orderflow.get_workflow(p_order_id),
-        'history', orderflow.order_history(p_order_id) -> 'events',
+        'history', orderflow.order_history(p_order_id),
         'ledger', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                 'run', p.run, 'kind', p.kind, 'amount', trim_scale(p.amount),
-                                'idempotencyKey', p.idempotency_key, 'at', orderflow._iso(p.created_at))
+                                'signedAmount', trim_scale(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END),
+                                'balance', trim_scale(p.balance),
+                                'idempotencyKey', p.idempotency_key, 'createdAt', orderflow._iso(p.created_at))
                               ORDER BY p.id)
-                              FROM orderflow.payments p WHERE p.order_id = p_order_id), '[]'),
+                              FROM (SELECT x.*, sum(CASE x.kind WHEN 'charge' THEN x.amount ELSE -x.amount END)
+                                                    OVER (ORDER BY x.id) AS balance
+                                      FROM orderflow.payments x WHERE x.order_id = p_order_id) p), '[]'),
         'calls', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                'id', e.id, 'run', e.run, 'kind', e.kind, 'provider', e.provider,
                                'state', e.state, 'phase', e.phase, 'idempotencyKey', e.idempotency_key,
                                'attempts', e.attempts, 'objectId', e.object_id, 'lastOutcome', e.last_outcome,
+                               'lastHttpStatus', e.last_http_status,
                                'lastError', e.last_error, 'nextAttemptAt', orderflow._iso(e.next_attempt_at),
                                'updatedAt', orderflow._iso(e.updated_at)) ORDER BY e.id)
                              FROM orderflow.effects e WHERE e.order_id = p_order_id), '[]'));

@@ -53,7 +53,8 @@ SELECT throws_ok($$SELECT orderflow.retry_workflow('rr-2')$$, 'OF409', NULL, 'no
 SELECT orderflow.set_provider('payments', NULL);
 
 -- The console: the overview, an order's page, actions with their source.
-SELECT ok(orderflow.console_overview() ?& ARRAY['counts', 'stuck', 'failing', 'circuits', 'deadLetters', 'chart'],
+SELECT ok(orderflow.console_overview() ?& ARRAY['counts', 'stuck', 'failing', 'circuits', 'deadLetters',
+                                                'deadLetterList', 'chart'],
           'the overview has every part');
 SELECT cmp_ok(jsonb_array_length(orderflow.console_overview() -> 'chart'), '>', 0, 'the chart has points');
 SELECT is((SELECT jsonb_array_length(orderflow.console_order('rr-1') -> 'ledger')), 4, 'the order page shows its ledger');

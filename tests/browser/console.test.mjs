@@ -310,7 +310,7 @@ test('Retry on a failed order starts a new run', async () => {
     await until('the new run to complete', async () =>
       (await processOrder({ orderId: ids.failed })).body.status === 'completed');
     assert.match(sql(`SELECT string_agg(idempotency_key, ' ') FROM orderflow.ledger
-                       WHERE order_id = ${quote(ids.failed)}`), /:2\b/,
+                       WHERE order_id = ${quote(ids.failed)}`), /:run2:charge\b/,
       'the new run\'s charge carries the run number');
   } else {
     process.emitWarning('orderflow.retry_workflow is missing: checked only that the retry '
