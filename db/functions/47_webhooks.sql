@@ -323,6 +323,10 @@ DECLARE
     v_body  text;
     v_count integer;
 BEGIN
+    -- Most systems have no subscription: one probe, and the body is not even built.
+    IF NOT EXISTS (SELECT 1 FROM orderflow.webhooks w WHERE w.enabled) THEN
+        RETURN 0;
+    END IF;
     v_body := jsonb_build_object('type', p_type, 'timestamp', orderflow._iso(p_now),
                                  'data', p_payload)::text;
     INSERT INTO orderflow.effects (order_id, kind, provider, webhook_id, event_id, state, phase,

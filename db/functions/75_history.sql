@@ -36,14 +36,18 @@ CREATE OR REPLACE FUNCTION orderflow._record(p_order_id text, p_at timestamptz, 
                                              p_object_id text DEFAULT NULL, p_provider text DEFAULT NULL,
                                              p_detail text DEFAULT NULL, p_actor text DEFAULT NULL)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its INSERT's plan is kept per session (a SQL function that cannot be
+    -- inlined, as an INSERT cannot, is planned again at every call).
     INSERT INTO orderflow.history (order_id, at, kind, step, outcome, from_status, attempt,
                                    duration_ms, error, sqlstate, http_status, object_id, provider,
                                    actor, detail)
     VALUES (p_order_id, p_at, p_kind, p_step, p_outcome, p_from_status, p_attempt, p_duration_ms,
             p_error, p_sqlstate, p_http_status, p_object_id, p_provider,
-            COALESCE(p_actor, orderflow._actor()), left(p_detail, 2000))
+            COALESCE(p_actor, orderflow._actor()), left(p_detail, 2000));
+END
 $$;
 COMMENT ON FUNCTION orderflow._record(text, timestamptz, text, text, text, text, integer, double precision, text, text, integer, text, text, text, text) IS
     'Internal: appends one row to the order''s history (actor: the transaction''s, unless given).';
