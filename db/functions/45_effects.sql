@@ -178,7 +178,7 @@ RETURNS orderflow.effects
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    v_key    text := orderflow._run_key(p_wf) || ':' || p_kind;
+    v_key    text := orderflow._run_key(p_wf.order_id, p_wf.run) || ':' || p_kind;
     v_effect orderflow.effects;
 BEGIN
     INSERT INTO orderflow.effects (order_id, run, kind, state, phase, method, path, body, key_base,

@@ -11,9 +11,9 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     INSERT INTO orderflow.payments (order_id, run, kind, amount, idempotency_key, created_at)
-    SELECT p.order_id, p.run, 'refund', p.amount, orderflow._run_key(p_wf) || ':refund', p_now
+    SELECT p.order_id, p.run, 'refund', p.amount, orderflow._run_key(p_wf.order_id, p_wf.run) || ':refund', p_now
       FROM orderflow.payments p
-     WHERE p.idempotency_key = orderflow._run_key(p_wf) || ':charge';
+     WHERE p.idempotency_key = orderflow._run_key(p_wf.order_id, p_wf.run) || ':charge';
 END
 $$;
 COMMENT ON FUNCTION orderflow._refund(orderflow.workflows, timestamptz) IS
