@@ -149,14 +149,20 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    v_stuck  bigint;
+    v_oldest numeric;
 BEGIN
+    -- One pass over stuck_workflows for both figures.
+    SELECT count(*), round(extract(epoch FROM max(s.age))) INTO v_stuck, v_oldest
+      FROM orderflow.stuck_workflows s;
     RETURN jsonb_build_object(
         'steps', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                                'step', r.step, 'provider', r.provider, 'attempts', r.attempts,
                                'retries', r.retries, 'failures', r.failures))
                              FROM orderflow.step_report(interval '1 hour') r), '[]'),
-        'stuck', (SELECT count(*) FROM orderflow.stuck_workflows),
-        'stuckOldestSeconds', (SELECT round(extract(epoch FROM max(s.age))) FROM orderflow.stuck_workflows s));
+        'stuck', v_stuck,
+        'stuckOldestSeconds', v_oldest);
 END
 $$;
 COMMENT ON FUNCTION orderflow.step_health() IS
