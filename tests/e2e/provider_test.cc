@@ -41,7 +41,10 @@ class ProviderTest : public ::testing::Test {
     ResetDrills();
     ASSERT_NO_FATAL_FAILURE(simulator_.Start());
     Execute("SELECT orderflow.set_provider('payments', $1, $2::jsonb)",
-            {simulator_.BaseUrl(), R"({"timeoutMs": 1000, "reconcileDelayMs": 0})"});
+            // The circuit opens for at most a second here (the default doubles up to 5
+            // minutes), so that chaos that trips it still settles within the scenario's time.
+            {simulator_.BaseUrl(), R"({"timeoutMs": 1000, "reconcileDelayMs": 0,
+                                       "circuitOpenMs": 200, "circuitMaxOpenMs": 1000})"});
     // A quick schedule, so that every scenario settles in seconds.
     Execute(
         "UPDATE orderflow.effect_policies SET max_attempts = 40, base_delay_ms = 50, "
