@@ -319,6 +319,7 @@ CREATE TABLE orderflow.orders (
     item text NOT NULL,
     quantity integer NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    idempotency_key text,
     CONSTRAINT orders_item_check CHECK (((char_length(item) >= 1) AND (char_length(item) <= 200))),
     CONSTRAINT orders_quantity_check CHECK (((quantity >= 1) AND (quantity <= 1000000)))
 );
@@ -328,6 +329,12 @@ CREATE TABLE orderflow.orders (
 --
 
 COMMENT ON TABLE orderflow.orders IS 'Orders created by create_order_idempotent (POST /orders).';
+
+--
+-- Name: COLUMN orders.idempotency_key; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.orders.idempotency_key IS 'The Idempotency-Key that created the order (null only for orders whose key expired before this column existed); the column orders are sharded by on Citus.';
 
 --
 -- Name: rate_buckets; Type: TABLE; Schema: orderflow; Owner: -
@@ -609,7 +616,8 @@ COMMENT ON COLUMN orderflow.faults.order_id IS 'The one order this fault breaks 
 
 CREATE TABLE orderflow.finished_count_deltas (
     status text NOT NULL,
-    delta bigint NOT NULL
+    delta bigint NOT NULL,
+    order_id text
 );
 
 --
@@ -617,6 +625,12 @@ CREATE TABLE orderflow.finished_count_deltas (
 --
 
 COMMENT ON TABLE orderflow.finished_count_deltas IS 'Changes to the finished counts not yet folded into finished_counts (by janitor_tick).';
+
+--
+-- Name: COLUMN finished_count_deltas.order_id; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.finished_count_deltas.order_id IS 'The order whose finish (or retry) this delta counts; the column the deltas are sharded by on Citus.';
 
 --
 -- Name: finished_counts; Type: TABLE; Schema: orderflow; Owner: -
@@ -1002,19 +1016,23 @@ COMMENT ON VIEW orderflow.step_stats IS 'Per step: attempts, successes, retries 
 --
 
 CREATE VIEW orderflow.stuck_workflows AS
+ WITH clock AS MATERIALIZED (
+         SELECT orderflow.clock_now() AS now
+        )
  SELECT w.order_id,
     w.status,
     w.created_at,
     w.updated_at,
     w.next_retry_at,
-    (orderflow.clock_now() - w.created_at) AS age,
+    (clock.now - w.created_at) AS age,
     s.step AS waiting_step,
     s.attempts,
     s.last_error,
     s.last_detail,
     w.error,
     w.error_detail
-   FROM ((orderflow.workflows w
+   FROM (((orderflow.workflows w
+     CROSS JOIN clock)
      CROSS JOIN orderflow.settings st)
      LEFT JOIN LATERAL ( SELECT st_1.step,
             r.attempts,
@@ -1025,7 +1043,7 @@ CREATE VIEW orderflow.stuck_workflows AS
           WHERE (r.completed_at IS NULL)
           ORDER BY st_1.n
          LIMIT 1) s ON (true))
-  WHERE ((w.finished_at IS NULL) AND ((w.status = 'suspended'::text) OR (w.created_at < (orderflow.clock_now() - st.stuck_after))));
+  WHERE ((w.finished_at IS NULL) AND ((w.status = 'suspended'::text) OR (w.created_at < (clock.now - st.stuck_after))));
 
 --
 -- Name: VIEW stuck_workflows; Type: COMMENT; Schema: orderflow; Owner: -

@@ -96,6 +96,7 @@ DECLARE
     v_order   orderflow.orders;
     v_body    jsonb;
     v_now     timestamptz := orderflow.clock_now();
+    v_ttl     interval;
 BEGIN
     PERFORM orderflow._check_idempotency_key(p_key);
     v_request := orderflow._order_request(p_request);
@@ -121,18 +122,24 @@ BEGIN
         END IF;
 
         -- Claim path: the unique index decides; a concurrent claimer waits here for us.
-        v_order := ROW(orderflow._new_order_id(), v_request ->> 'item', (v_request ->> 'quantity')::integer,
-                       v_now)::orderflow.orders;
+        -- Plain INSERT ... VALUES, fields by name: on Citus each is a single-shard statement
+        -- on the key's shard (an INSERT ... SELECT from the settings reference table is not).
+        v_order.id := orderflow._new_order_id();
+        v_order.item := v_request ->> 'item';
+        v_order.quantity := (v_request ->> 'quantity')::integer;
+        v_order.created_at := v_now;
+        v_order.idempotency_key := p_key;
         v_body := orderflow._order_json(v_order);
+        IF v_ttl IS NULL THEN
+            SELECT s.idempotency_ttl INTO STRICT v_ttl FROM orderflow.settings s WHERE s.singleton;
+        END IF;
         INSERT INTO orderflow.idempotency_keys AS k
                (key, request, status, response, order_id, created_at, expires_at)
-        SELECT p_key, v_request, 201, v_body, v_order.id,
-               v_order.created_at, v_order.created_at + s.idempotency_ttl
-          FROM orderflow.settings s
-         WHERE s.singleton
+        VALUES (p_key, v_request, 201, v_body, v_order.id, v_order.created_at, v_order.created_at + v_ttl)
         ON CONFLICT (key) DO NOTHING;
         IF FOUND THEN
-            INSERT INTO orderflow.orders SELECT v_order.*;
+            INSERT INTO orderflow.orders (id, item, quantity, created_at, idempotency_key)
+            VALUES (v_order.id, v_order.item, v_order.quantity, v_order.created_at, v_order.idempotency_key);
             -- The key was claimed before its order existed, so their foreign key is deferred.
             -- Check it here rather than at commit: here the check runs under this function's
             -- plan settings (an index lookup); at commit, a connection that first checked it

@@ -44,33 +44,40 @@ ON CONFLICT (status) DO UPDATE
     WHERE (s.finished, s.scheduled, s.step, s.description)
           IS DISTINCT FROM (EXCLUDED.finished, EXCLUDED.scheduled, EXCLUDED.step, EXCLUDED.description);
 
-CREATE TEMPORARY TABLE orderflow_transitions (from_status text, to_status text) ON COMMIT DROP;
-INSERT INTO orderflow_transitions (from_status, to_status)
-SELECT f.s, t.s
-  FROM unnest(ARRAY['pending', 'charging', 'reserving', 'confirming']) AS f (s)
- CROSS JOIN unnest(ARRAY['charging', 'reserving', 'confirming', 'completed', 'failed',
-                         'cancelled', 'suspended']) AS t (s)
- -- Steps only move forward: a workflow waiting on reserve never waits on charge again.
- WHERE array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], t.s)
-       IS NULL OR array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], t.s)
-       >= array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], f.s)
-UNION ALL
-SELECT 'suspended', t.s
-  FROM unnest(ARRAY['charging', 'reserving', 'confirming', 'failed', 'cancelled']) AS t (s)
-UNION ALL VALUES ('completed', 'cancelled'), ('failed', 'cancelled'),
-    -- cancelling: a cancel that waits for the payment provider (45_effects.sql).
-    ('pending', 'cancelling'), ('charging', 'cancelling'), ('reserving', 'cancelling'),
-    ('confirming', 'cancelling'), ('suspended', 'cancelling'), ('completed', 'cancelling'),
-    ('failed', 'cancelling'), ('cancelling', 'cancelled'),
-    -- retry_workflow (76_retry.sql): a failed order runs again, as a new run.
-    ('failed', 'pending');
-
-DELETE FROM orderflow.workflow_transitions t
- WHERE NOT EXISTS (SELECT 1 FROM orderflow_transitions n
-                    WHERE n.from_status = t.from_status AND n.to_status = t.to_status);
-INSERT INTO orderflow.workflow_transitions (from_status, to_status)
-SELECT from_status, to_status FROM orderflow_transitions
-ON CONFLICT DO NOTHING;
+-- The allowed pairs as one array of 'from>to', then the table made equal to it: plain
+-- statements on workflow_transitions alone (no temporary table), which Citus runs on its
+-- reference table too.
+DO $$
+DECLARE
+    v_pairs text[];
+BEGIN
+    SELECT array_agg(p.f || '>' || p.t) INTO v_pairs FROM (
+        SELECT f.s, t.s
+          FROM unnest(ARRAY['pending', 'charging', 'reserving', 'confirming']) AS f (s)
+         CROSS JOIN unnest(ARRAY['charging', 'reserving', 'confirming', 'completed', 'failed',
+                                 'cancelled', 'suspended']) AS t (s)
+         -- Steps only move forward: a workflow waiting on reserve never waits on charge again.
+         WHERE array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], t.s)
+               IS NULL OR array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], t.s)
+               >= array_position(ARRAY['pending', 'charging', 'reserving', 'confirming'], f.s)
+        UNION ALL
+        SELECT 'suspended', t.s
+          FROM unnest(ARRAY['charging', 'reserving', 'confirming', 'failed', 'cancelled']) AS t (s)
+        UNION ALL VALUES ('completed', 'cancelled'), ('failed', 'cancelled'),
+            -- cancelling: a cancel that waits for the payment provider (45_effects.sql).
+            ('pending', 'cancelling'), ('charging', 'cancelling'), ('reserving', 'cancelling'),
+            ('confirming', 'cancelling'), ('suspended', 'cancelling'), ('completed', 'cancelling'),
+            ('failed', 'cancelling'), ('cancelling', 'cancelled'),
+            -- retry_workflow (76_retry.sql): a failed order runs again, as a new run.
+            ('failed', 'pending')
+    ) AS p (f, t);
+    DELETE FROM orderflow.workflow_transitions t
+     WHERE NOT (t.from_status || '>' || t.to_status = ANY (v_pairs));
+    INSERT INTO orderflow.workflow_transitions (from_status, to_status)
+    SELECT split_part(p, '>', 1), split_part(p, '>', 2) FROM unnest(v_pairs) AS p
+    ON CONFLICT DO NOTHING;
+END
+$$;
 DELETE FROM orderflow.workflow_statuses s
  WHERE s.status NOT IN ('pending', 'charging', 'reserving', 'confirming', 'suspended',
                         'cancelling', 'completed', 'failed', 'cancelled');
@@ -183,10 +190,10 @@ BEGIN
                               p_error => p_error, p_detail => p_error_detail);  -- 75_history.sql
     -- The finished counts: an append, never a shared row (80_counts.sql).
     IF p_wf.finished_at IS NOT NULL THEN
-        INSERT INTO orderflow.finished_count_deltas (status, delta) VALUES (p_wf.status, -1);
+        INSERT INTO orderflow.finished_count_deltas (order_id, status, delta) VALUES (p_wf.order_id, p_wf.status, -1);
     END IF;
     IF v_finished THEN
-        INSERT INTO orderflow.finished_count_deltas (status, delta) VALUES (p_to, 1);
+        INSERT INTO orderflow.finished_count_deltas (order_id, status, delta) VALUES (p_wf.order_id, p_to, 1);
     END IF;
     RETURN v_wf;
 END

@@ -51,8 +51,12 @@ AS $$
 DECLARE
     v_on_hand integer;
 BEGIN
-    -- An untracked item (no row) costs one index probe; a tracked one is locked, then taken.
-    SELECT on_hand INTO v_on_hand FROM orderflow.inventory WHERE item = p_wf.item FOR UPDATE;
+    -- An untracked item (no row) costs one index probe and takes no lock; a tracked one is
+    -- locked, then taken. The look comes first because on Citus inventory is a reference table:
+    -- a read of it is local, a lock or a write is taken on every node.
+    IF EXISTS (SELECT 1 FROM orderflow.inventory WHERE item = p_wf.item) THEN
+        SELECT on_hand INTO v_on_hand FROM orderflow.inventory WHERE item = p_wf.item FOR UPDATE;
+    END IF;
     IF v_on_hand = 0 THEN
         RAISE EXCEPTION 'out_of_stock' USING ERRCODE = 'OFS01',
             DETAIL = format('No stock left for item %L.', p_wf.item);

@@ -54,7 +54,7 @@ BEGIN
     IF FOUND THEN
         -- Checked once the insert is ours: a ledger row without a workflow row is a pruned one
         -- (a concurrent creator's charge would have made our insert conflict instead).
-        IF EXISTS (SELECT 1 FROM orderflow.payments WHERE idempotency_key = p_order_id || ':charge')
+        IF EXISTS (SELECT 1 FROM orderflow.payments WHERE order_id = p_order_id AND kind = 'charge')
            OR EXISTS (SELECT 1 FROM orderflow.effects WHERE order_id = p_order_id AND kind = 'charge') THEN
             RAISE EXCEPTION 'orderId % was used by a workflow that has been pruned', p_order_id
                 USING ERRCODE = 'OF409';
@@ -124,20 +124,25 @@ CREATE OR REPLACE FUNCTION orderflow._checkpoint(p_wf orderflow.workflows, p_ste
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    v_actor text;
 BEGIN
     IF cardinality(p_steps) > 0 THEN
-        -- The checkpoints and their history rows (75_history.sql) in one statement.
-        WITH c AS (SELECT * FROM unnest(p_steps, p_ms) AS c (step, ms)),
-        done AS (
-            INSERT INTO orderflow.workflow_steps AS s (order_id, step, attempts, completed_at, total_ms)
-            SELECT p_wf.order_id, c.step, 1, p_now, c.ms FROM c
-            ON CONFLICT (order_id, step) DO UPDATE
-                SET attempts = s.attempts + 1, completed_at = EXCLUDED.completed_at,
-                    total_ms = s.total_ms + EXCLUDED.total_ms
-            RETURNING s.step, s.attempts)
+        -- The checkpoints, then their history rows (75_history.sql) with the attempts the
+        -- checkpoints now hold: two statements, each on the order's rows only. (One statement
+        -- with a data-modifying CTE would do on plain PostgreSQL; Citus plans such a CTE as a
+        -- subplan whose result it ships to other nodes.)
+        INSERT INTO orderflow.workflow_steps AS s (order_id, step, attempts, completed_at, total_ms)
+        SELECT p_wf.order_id, c.step, 1, p_now, c.ms FROM unnest(p_steps, p_ms) AS c (step, ms)
+        ON CONFLICT (order_id, step) DO UPDATE
+            SET attempts = s.attempts + 1, completed_at = EXCLUDED.completed_at,
+                total_ms = s.total_ms + EXCLUDED.total_ms;
+        v_actor := orderflow._actor();  -- a value: on Citus the INSERT ... SELECT runs on the shard
         INSERT INTO orderflow.history (order_id, at, kind, step, outcome, attempt, duration_ms, actor)
-        SELECT p_wf.order_id, p_now, 'step', done.step, 'succeeded', done.attempts, c.ms, orderflow._actor()
-          FROM done JOIN c ON c.step = done.step;
+        SELECT p_wf.order_id, p_now, 'step', s.step, 'succeeded', s.attempts, c.ms, v_actor
+          FROM orderflow.workflow_steps s
+          JOIN unnest(p_steps, p_ms) AS c (step, ms) ON c.step = s.step
+         WHERE s.order_id = p_wf.order_id;
     END IF;
 END
 $$;

@@ -322,7 +322,7 @@ COMMENT ON FUNCTION orderflow._effect_request(orderflow.effects, orderflow.provi
 -- holds its row) to p_owner and returns its request, or null. The one place a lease is made:
 -- the provider's circuit and rate limit are asked first (_admit, 44_circuits.sql), and a call
 -- they hold back is left untouched (not leased, no attempt counted). Counts the attempt.
-CREATE OR REPLACE FUNCTION orderflow._lease(p_effect_id bigint, p_owner text, p_now timestamptz)
+CREATE OR REPLACE FUNCTION orderflow._lease(p_order_id text, p_effect_id bigint, p_owner text, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -332,12 +332,15 @@ DECLARE
     v_timeout  integer;
     v_until    timestamptz;
     v_admit    text;
+    v_token    uuid;
+    v_actor    text;
 BEGIN
     IF p_owner IS NULL THEN
         RETURN NULL;  -- a front without a key
     END IF;
+    -- By the order id as well: on Citus a row lock is taken on one shard only.
     SELECT * INTO v_effect FROM orderflow.effects d
-     WHERE d.id = p_effect_id AND d.state = 'open' AND d.next_attempt_at <= p_now
+     WHERE d.order_id = p_order_id AND d.id = p_effect_id AND d.state = 'open' AND d.next_attempt_at <= p_now
        FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -360,18 +363,22 @@ BEGIN
     IF v_admit NOT IN ('closed', 'probe') THEN
         RETURN NULL;
     END IF;
+    -- Values, not calls, in the UPDATE: Citus runs no volatile function in an UPDATE of a
+    -- distributed table (it could give each shard another value).
+    v_token := gen_random_uuid();
+    v_actor := orderflow._actor();
     UPDATE orderflow.effects e
-       SET lease_token = gen_random_uuid(), lease_owner = p_owner,
+       SET lease_token = v_token, lease_owner = p_owner,
            leased_until = v_until, next_attempt_at = v_until,
            attempts = e.attempts + 1, updated_at = p_now, circuit_probe = (v_admit = 'probe'),
-           lease_actor = orderflow._actor(),
+           lease_actor = v_actor,
            key_sent_at = COALESCE(e.key_sent_at, CASE WHEN e.phase = 'send' THEN p_now END)
-     WHERE e.id = p_effect_id
+     WHERE e.order_id = p_order_id AND e.id = p_effect_id
     RETURNING * INTO v_effect;
     RETURN orderflow._effect_request(v_effect, v_provider);
 END
 $$;
-COMMENT ON FUNCTION orderflow._lease(bigint, text, timestamptz) IS
+COMMENT ON FUNCTION orderflow._lease(text, bigint, text, timestamptz) IS
     'Internal: leases a due open effect to p_owner (new lease token, lease = timeout + 5 s, one '
     'attempt counted) once its provider''s circuit and rate limit admit it, and returns its '
     'request; null when not due, held, held back, or no provider is set.';
@@ -394,7 +401,7 @@ BEGIN
     IF v_id IS NULL THEN
         RETURN NULL;
     END IF;
-    RETURN orderflow._lease(v_id, p_owner, p_now);
+    RETURN orderflow._lease(p_order_id, v_id, p_owner, p_now);
 END
 $$;
 COMMENT ON FUNCTION orderflow._lease_for_order(text, text, timestamptz) IS
@@ -418,7 +425,7 @@ AS $$
 DECLARE
     v_now      timestamptz := orderflow.clock_now();
     v_provider text;
-    v_id       bigint;
+    v_due      record;
     v_request  jsonb;
     v_count    integer := 0;
 BEGIN
@@ -428,7 +435,11 @@ BEGIN
         RAISE EXCEPTION 'limit must be from 1 to 1000' USING ERRCODE = '22023';
     END IF;
     PERFORM orderflow._check_text('owner', p_owner, 200);
-    DELETE FROM orderflow.circuit_calls WHERE second < extract(epoch FROM v_now)::bigint - 3600;
+    -- Looked at first: on Citus circuit_calls is a reference table, and a write to it (even one
+    -- that deletes nothing) is a write on every node.
+    IF EXISTS (SELECT 1 FROM orderflow.circuit_calls WHERE second < extract(epoch FROM v_now)::bigint - 3600) THEN
+        DELETE FROM orderflow.circuit_calls WHERE second < extract(epoch FROM v_now)::bigint - 3600;
+    END IF;
     FOR v_provider IN
         SELECT c.provider FROM orderflow.circuits c
          WHERE (c.provider <> 'payments' OR COALESCE(p_with_payments, true))
@@ -439,16 +450,23 @@ BEGIN
                      WHERE c.provider = 'webhook:' || w.id AND w.enabled))
          ORDER BY random()
     LOOP
-        -- Claimed here (row locks, SKIP LOCKED), leased by _lease, the one place a lease is made.
-        FOR v_id IN
-            SELECT d.id FROM orderflow.effects d
+        -- The due calls are read without a lock (on Citus a read of every shard), then each is
+        -- claimed by _lease, the one place a lease is made, with its own row lock (FOR UPDATE
+        -- SKIP LOCKED on one shard; a call another claimer holds, or that stopped being due, is
+        -- skipped).
+        FOR v_due IN
+            SELECT d.order_id, d.id FROM orderflow.effects d
              WHERE d.provider = v_provider AND d.state = 'open' AND d.next_attempt_at <= v_now
              ORDER BY d.next_attempt_at
              LIMIT p_limit - v_count
-               FOR UPDATE SKIP LOCKED
         LOOP
-            v_request := orderflow._lease(v_id, p_owner, v_now);
-            EXIT WHEN v_request IS NULL;  -- held back: the rest of this provider waits too
+            v_request := orderflow._lease(v_due.order_id, v_due.id, p_owner, v_now);
+            IF v_request IS NULL THEN
+                -- Held back by the circuit or the rate limit: the rest of this provider waits
+                -- too. Otherwise the call was taken by another claimer meanwhile: next one.
+                EXIT WHEN orderflow._waiting_for(v_provider, v_now) IS NOT NULL;
+                CONTINUE;
+            END IF;
             v_count := v_count + 1;
             RETURN NEXT v_request;
         END LOOP;
@@ -514,7 +532,7 @@ BEGIN
                last_outcome = p_outcome,
                last_error = format('gave up after %s attempts: %s', p_effect.attempts, p_sentence),
                last_detail = p_detail, lease_token = NULL, leased_until = NULL
-         WHERE id = p_effect.id
+         WHERE order_id = p_effect.order_id AND id = p_effect.id
         RETURNING * INTO v_effect;
         RETURN v_effect;
     END IF;
@@ -532,7 +550,7 @@ BEGIN
                         THEN 'lookup' ELSE phase END,
            last_outcome = p_outcome, last_error = p_sentence, last_detail = p_detail,
            lease_token = NULL, leased_until = NULL
-     WHERE id = p_effect.id
+     WHERE order_id = p_effect.order_id AND id = p_effect.id
     RETURNING * INTO v_effect;
     RETURN v_effect;
 END
@@ -564,7 +582,7 @@ BEGIN
            object_id = COALESCE(p_object ->> 'id', object_id),
            object_status = COALESCE(p_object ->> 'status', object_status),
            result = COALESCE(p_object, result), lease_token = NULL, leased_until = NULL
-     WHERE id = p_effect.id
+     WHERE order_id = p_effect.order_id AND id = p_effect.id
     RETURNING * INTO v_effect;
     RETURN v_effect;
 END
@@ -635,7 +653,7 @@ BEGIN
             RETURN orderflow._effect_retry(p_effect, v_label, v_rule.sentence, v_detail, v_retry_ms, p_now);
         WHEN 'reconcile' THEN
             -- Stripe stored this answer under the key: the same key would replay it. Look first.
-            UPDATE orderflow.effects SET phase = 'lookup' WHERE id = p_effect.id
+            UPDATE orderflow.effects SET phase = 'lookup' WHERE order_id = p_effect.order_id AND id = p_effect.id
             RETURNING * INTO v_effect;
             RETURN orderflow._effect_retry(
                 v_effect, v_label, v_rule.sentence, v_detail,
@@ -660,11 +678,11 @@ BEGIN
         -- The lookup shows nothing was done under the old key: a new key, sent at once.
         UPDATE orderflow.effects
            SET phase = 'send', key_generation = key_generation + 1,
-               idempotency_key = key_base || ':' || (key_generation + 1),
+               idempotency_key = p_effect.key_base || ':' || (p_effect.key_generation + 1),
                next_attempt_at = p_now, updated_at = p_now, last_outcome = v_label,
                last_error = 'the provider has no record of it; sending again with a new key',
                last_detail = v_detail, lease_token = NULL, leased_until = NULL, key_sent_at = NULL
-         WHERE id = p_effect.id
+         WHERE order_id = p_effect.order_id AND id = p_effect.id
         RETURNING * INTO v_effect;
         RETURN v_effect;
     END IF;
@@ -683,7 +701,7 @@ BEGIN
         WHEN 'follow_up' THEN
             UPDATE orderflow.effects
                SET phase = 'lookup', object_id = v_object ->> 'id', object_status = v_object ->> 'status'
-             WHERE id = p_effect.id
+             WHERE order_id = p_effect.order_id AND id = p_effect.id
             RETURNING * INTO v_effect;
             RETURN orderflow._effect_retry(v_effect, v_label, v_meaning.sentence, NULL, NULL, p_now);
         ELSE
@@ -770,14 +788,15 @@ COMMENT ON FUNCTION orderflow._after_effect(orderflow.workflows, orderflow.effec
     'Internal: advances the locked workflow from its effect''s new state (charge done → next steps or '
     'compensation; declined → failed; dead → suspended; refund done → compensated, cancel ends).';
 
--- report_effect(effect_id, lease_token, outcome) → (state, effect): the front's report of one
+-- report_effect(order_id, effect_id, lease_token, outcome) → (state, effect): the front's report of one
 -- attempt: {status, body, retryAfter} for an answer, {transport: connect|timeout|reset|other,
 -- error} when none came. Takes the workflow's row lock, then the effect's; a report whose
 -- token is not the effect's current lease (a stale or duplicate worker) changes nothing.
 -- Returns the workflow's state and the next request to send inline (leased to p_owner), if any;
 -- for a webhook delivery {"delivery": its state} and no next request. OF404 unknown effect,
 -- 22023 bad outcome.
-CREATE OR REPLACE FUNCTION orderflow.report_effect(p_effect_id bigint, p_lease_token uuid,
+-- The order id comes first so that on Citus the call is delegated to the order's node.
+CREATE OR REPLACE FUNCTION orderflow.report_effect(p_order_id text, p_effect_id bigint, p_lease_token uuid,
                                                    p_outcome jsonb, p_owner text DEFAULT NULL)
 RETURNS TABLE (state jsonb, effect jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -797,7 +816,8 @@ BEGIN
     IF p_outcome IS NULL OR jsonb_typeof(p_outcome) <> 'object' THEN
         RAISE EXCEPTION 'outcome must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    SELECT e.order_id, e.kind INTO v_order_id, v_kind FROM orderflow.effects e WHERE e.id = p_effect_id;
+    SELECT e.order_id, e.kind INTO v_order_id, v_kind FROM orderflow.effects e
+     WHERE e.order_id = p_order_id AND e.id = p_effect_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'effect % not found', p_effect_id USING ERRCODE = 'OF404';
     END IF;
@@ -806,7 +826,8 @@ BEGIN
     IF v_kind <> 'webhook' THEN
         SELECT * INTO v_wf FROM orderflow.workflows w WHERE w.order_id = v_order_id FOR UPDATE;
     END IF;
-    SELECT * INTO v_effect FROM orderflow.effects e WHERE e.id = p_effect_id FOR UPDATE;
+    SELECT * INTO v_effect FROM orderflow.effects e
+     WHERE e.order_id = v_order_id AND e.id = p_effect_id FOR UPDATE;
     v_now := orderflow.clock_now();
     IF p_lease_token IS NULL OR v_effect.state <> 'open'
        OR v_effect.lease_token IS DISTINCT FROM p_lease_token THEN
@@ -829,7 +850,7 @@ BEGIN
         END IF;
     END IF;
     IF v_kind = 'webhook' THEN
-        SELECT * INTO v_effect FROM orderflow.effects e WHERE e.id = p_effect_id;
+        SELECT * INTO v_effect FROM orderflow.effects e WHERE e.order_id = v_order_id AND e.id = p_effect_id;
         state := jsonb_build_object('delivery', orderflow._effect_state(v_effect));
         RETURN NEXT;
         RETURN;
@@ -839,10 +860,36 @@ BEGIN
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION orderflow.report_effect(bigint, uuid, jsonb, text) IS
+COMMENT ON FUNCTION orderflow.report_effect(text, bigint, uuid, jsonb, text) IS
     'The front''s report of a provider call: classifies it, retries or records it, advances the '
     'workflow (row lock first); a stale lease token changes nothing. Returns the state and the next '
-    'request to send inline (leased to p_owner). OF404 unknown effect, 22023 bad outcome.';
+    'request to send inline (leased to p_owner). OF404 unknown effect (or not of that order), 22023 bad outcome.';
+
+-- report_effect(effect_id, lease_token, outcome) → (state, effect): the same report by effect id
+-- alone, for operators and tests in psql (it finds the order id first; on Citus that lookup
+-- asks every shard, so the front uses the form above).
+CREATE OR REPLACE FUNCTION orderflow.report_effect(p_effect_id bigint, p_lease_token uuid,
+                                                   p_outcome jsonb, p_owner text DEFAULT NULL)
+RETURNS TABLE (state jsonb, effect jsonb)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+DECLARE
+    v_order_id text;
+BEGIN
+    SELECT e.order_id INTO v_order_id FROM orderflow.effects e WHERE e.id = p_effect_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'effect % not found', p_effect_id USING ERRCODE = 'OF404';
+    END IF;
+    RETURN QUERY SELECT r.state, r.effect
+                   FROM orderflow.report_effect(v_order_id, p_effect_id, p_lease_token, p_outcome, p_owner) r;
+END
+$$;
+COMMENT ON FUNCTION orderflow.report_effect(bigint, uuid, jsonb, text) IS
+    'report_effect by effect id alone (psql, tests): finds the effect''s order, then reports as '
+    'report_effect(order_id, ...). OF404 unknown effect.';
 
 -- process_order_http(order_id, request, owner, key_mode) → (state, effect): POST
 -- /api/orders/process as the HTTP front calls it: process_order_request, then the provider
@@ -896,27 +943,37 @@ COMMENT ON FUNCTION orderflow.cancel_order_http(text, jsonb, text) IS
     'POST /api/orders/{orderId}/cancel from the HTTP front: cancel_order_request, plus the refund '
     'request to send inline (leased to p_owner), if one is due.';
 
--- _reopen_effect(effect_id, due_at, now) → boolean: puts one dead effect back: open, due at
+-- _reopen_effect(order_id, effect_id, due_at, now) → boolean: puts one dead effect back: open, due at
 -- p_due_at, attempts and give-up time fresh, the same key — except a payment call whose key
 -- may have expired (_key_may_expire), which is only looked up (reconciliation), never re-sent.
 -- The caller holds the workflow's lock for a charge or refund.
-CREATE OR REPLACE FUNCTION orderflow._reopen_effect(p_effect_id bigint, p_due_at timestamptz,
-                                                    p_now timestamptz)
+CREATE OR REPLACE FUNCTION orderflow._reopen_effect(p_order_id text, p_effect_id bigint,
+                                                    p_due_at timestamptz, p_now timestamptz)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    v_effect orderflow.effects;
 BEGIN
+    -- The phase is decided on the row as read (the caller holds its lock), then written as a
+    -- value: Citus runs no function of the row's columns inside an UPDATE of a distributed table.
+    SELECT * INTO v_effect FROM orderflow.effects e
+     WHERE e.order_id = p_order_id AND e.id = p_effect_id AND e.state = 'dead';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
     UPDATE orderflow.effects e
        SET state = 'open',
-           phase = CASE WHEN e.kind <> 'webhook' AND (e.key_sent_at IS NULL OR orderflow._key_may_expire(e, p_now))
-                        THEN 'lookup' ELSE e.phase END,
+           phase = CASE WHEN v_effect.kind <> 'webhook'
+                             AND (v_effect.key_sent_at IS NULL OR orderflow._key_may_expire(v_effect, p_now))
+                        THEN 'lookup' ELSE v_effect.phase END,
            attempts = 0, next_attempt_at = p_due_at, finished_at = NULL, created_at = p_now,
            updated_at = p_now, circuit_probe = false, last_error = 'put back by an operator'
-     WHERE e.id = p_effect_id AND e.state = 'dead';
+     WHERE e.order_id = p_order_id AND e.id = p_effect_id AND e.state = 'dead';
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION orderflow._reopen_effect(bigint, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION orderflow._reopen_effect(text, bigint, timestamptz, timestamptz) IS
     'Internal (resume_now, redrive): a dead effect open again with fresh attempts and its key; a '
     'payment call whose key may have expired goes to reconciliation (lookup) instead.';
 
@@ -934,7 +991,7 @@ BEGIN
                  WHERE e.order_id = p_order_id AND e.kind <> 'webhook' AND e.state = 'dead'
                    AND e.run = (SELECT w.run FROM orderflow.workflows w WHERE w.order_id = p_order_id)
                  ORDER BY e.id FOR UPDATE LOOP
-        IF orderflow._reopen_effect(v_id, p_now, p_now) THEN
+        IF orderflow._reopen_effect(p_order_id, v_id, p_now, p_now) THEN
             v_count := v_count + 1;
         END IF;
     END LOOP;

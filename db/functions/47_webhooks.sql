@@ -489,9 +489,9 @@ BEGIN
             -- The lock order: the workflow first, then the effect (re-read under it).
             SELECT * INTO v_wf FROM orderflow.workflows w WHERE w.order_id = v_dead.order_id FOR UPDATE;
         END IF;
-        PERFORM 1 FROM orderflow.effects e WHERE e.id = v_dead.id FOR UPDATE;
+        PERFORM 1 FROM orderflow.effects e WHERE e.order_id = v_dead.order_id AND e.id = v_dead.id FOR UPDATE;
         CONTINUE WHEN NOT orderflow._reopen_effect(
-            v_dead.id, v_now + (v_count / p_per_second) * interval '1 second', v_now);
+            v_dead.order_id, v_dead.id, v_now + (v_count / p_per_second) * interval '1 second', v_now);
         v_count := v_count + 1;
         PERFORM orderflow._record(v_dead.order_id, v_now, 'action', 'redrive', 'done',
                                   p_detail => v_dead.kind || ' call ' || v_dead.id);

@@ -30,18 +30,22 @@ BEGIN
         RAISE EXCEPTION 'batch must be from 1 to 1000' USING ERRCODE = '22023';
     END IF;
 
-    WITH due AS (
-        SELECT w.order_id
-          FROM orderflow.workflows w
-         WHERE w.next_retry_at <= v_now
-         ORDER BY w.next_retry_at
-         LIMIT p_batch
-           FOR UPDATE SKIP LOCKED)
-    SELECT array_agg(order_id) INTO v_ids FROM due;
+    -- The due workflows are read without a lock (on Citus, a read of every shard), then each
+    -- is claimed with its own row lock, FOR UPDATE SKIP LOCKED by its order id (one shard),
+    -- under which it is read again: one that another janitor or a client holds, or that is no
+    -- longer due, is skipped.
+    SELECT array_agg(d.order_id ORDER BY d.next_retry_at) INTO v_ids
+      FROM (SELECT w.order_id, w.next_retry_at
+              FROM orderflow.workflows w
+             WHERE w.next_retry_at <= v_now
+             ORDER BY w.next_retry_at
+             LIMIT p_batch) d;
 
     FOREACH v_id IN ARRAY COALESCE(v_ids, '{}') LOOP
-        -- Locked by the claim above: read as it is now.
-        SELECT * INTO STRICT v_wf FROM orderflow.workflows WHERE order_id = v_id;
+        SELECT * INTO v_wf FROM orderflow.workflows
+         WHERE order_id = v_id AND next_retry_at <= v_now
+           FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
         -- Why it was due: the step it waits on and that step's last error (for the log).
         SELECT st.step INTO v_step FROM orderflow.workflow_statuses st WHERE st.status = v_wf.status;
         SELECT * INTO v_waiting FROM orderflow.workflow_steps s WHERE s.order_id = v_id AND s.step = v_step;
@@ -98,14 +102,25 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_count integer;
+    v_key   text;
 BEGIN
-    DELETE FROM orderflow.idempotency_keys k
-     WHERE k.key IN (SELECT e.key FROM orderflow.idempotency_keys e
-                      WHERE e.expires_at <= p_now
-                      ORDER BY e.expires_at
-                      LIMIT p_batch
-                        FOR UPDATE SKIP LOCKED);
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- Read without a lock, then each key deleted by its own key (one shard on Citus); a key
+    -- a create holds is skipped (SKIP LOCKED), as is one claimed anew meanwhile.
+    v_count := 0;
+    FOREACH v_key IN ARRAY COALESCE((
+        SELECT array_agg(d.key ORDER BY d.expires_at)
+          FROM (SELECT e.key, e.expires_at FROM orderflow.idempotency_keys e
+                 WHERE e.expires_at <= p_now
+                 ORDER BY e.expires_at
+                 LIMIT p_batch) d), '{}')
+    LOOP
+        PERFORM 1 FROM orderflow.idempotency_keys k
+          WHERE k.key = v_key AND k.expires_at <= p_now
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        DELETE FROM orderflow.idempotency_keys k WHERE k.key = v_key;
+        v_count := v_count + 1;
+    END LOOP;
     RETURN v_count;
 END
 $$;

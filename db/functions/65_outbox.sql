@@ -1,7 +1,8 @@
 -- The outbox relay. Steps write events into orderflow.outbox in their own transaction; this
 -- sends the NOTIFY orderflow_events for them afterwards, in batches (see
--- db/migrations/006_outbox_relay.sql for why not in the step). Events are claimed with a bounded
--- FOR UPDATE SKIP LOCKED, so several servers relay at once without sending one twice.
+-- db/migrations/006_outbox_relay.sql for why not in the step). Events are read in a bounded batch,
+-- then claimed one by one with FOR UPDATE SKIP LOCKED, so several servers relay at once without
+-- sending one twice.
 -- Locks: outbox rows only.
 
 -- publish_outbox(batch) → integer: NOTIFYs up to p_batch unpublished events, oldest first, marks
@@ -15,26 +16,31 @@ SET jit = off
 AS $$
 DECLARE
     v_event record;
+    v_sent  record;
     v_count integer := 0;
     v_now   timestamptz := orderflow.clock_now();
 BEGIN
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 10000 THEN
         RAISE EXCEPTION 'batch must be from 1 to 10000' USING ERRCODE = '22023';
     END IF;
+    -- Read without a lock (on Citus, every shard), then each event claimed by its order id
+    -- and id (one shard) with SKIP LOCKED: an event another relay holds is skipped.
     FOR v_event IN
-        WITH next AS (
-            SELECT o.id FROM orderflow.outbox o
-             WHERE o.published_at IS NULL
-             ORDER BY o.id
-             LIMIT p_batch
-               FOR UPDATE SKIP LOCKED)
-        UPDATE orderflow.outbox o SET published_at = v_now
-          FROM next WHERE o.id = next.id
-        RETURNING o.id, o.event_key, o.event_type
+        SELECT o.order_id, o.id FROM orderflow.outbox o
+         WHERE o.published_at IS NULL
+         ORDER BY o.id
+         LIMIT p_batch
     LOOP
+        PERFORM 1 FROM orderflow.outbox o
+          WHERE o.order_id = v_event.order_id AND o.id = v_event.id AND o.published_at IS NULL
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE orderflow.outbox o SET published_at = v_now
+         WHERE o.order_id = v_event.order_id AND o.id = v_event.id
+        RETURNING o.id, o.event_key, o.event_type INTO v_sent;
         PERFORM pg_notify('orderflow_events',
-                          jsonb_build_object('id', v_event.id, 'key', v_event.event_key,
-                                             'type', v_event.event_type)::text);
+                          jsonb_build_object('id', v_sent.id, 'key', v_sent.event_key,
+                                             'type', v_sent.event_type)::text);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

@@ -138,8 +138,8 @@ BEGIN
     history AS (
         DELETE FROM orderflow.history h USING old WHERE h.order_id = old.order_id),
     counted AS (
-        INSERT INTO orderflow.finished_count_deltas (status, delta)
-        SELECT status, -count(*) FROM old GROUP BY status)
+        INSERT INTO orderflow.finished_count_deltas (order_id, status, delta)
+        SELECT order_id, status, -1 FROM old)
     SELECT count(*) INTO v_workflows FROM old;
 
     -- Events stay while a delivery of theirs is not done; delivered and abandoned deliveries go
@@ -148,7 +148,9 @@ BEGIN
      WHERE e.kind = 'webhook' AND e.state IN ('succeeded', 'abandoned') AND e.finished_at <= v_cutoff;
     DELETE FROM orderflow.outbox o
      WHERE o.published_at <= v_cutoff
-       AND NOT EXISTS (SELECT 1 FROM orderflow.effects e WHERE e.event_id = o.id AND e.state = 'open');
+       -- A delivery has its event's order id: the join is by it too (colocated on Citus).
+       AND NOT EXISTS (SELECT 1 FROM orderflow.effects e
+                        WHERE e.order_id = o.order_id AND e.event_id = o.id AND e.state = 'open');
     RETURN v_keys + v_workflows;
 END
 $$;
@@ -187,13 +189,16 @@ COMMENT ON VIEW orderflow.step_stats IS
     '(attempts that failed the workflow) and average milliseconds per attempt.';
 
 DROP VIEW IF EXISTS orderflow.stuck_workflows;
+-- The clock is read once, in a materialized CTE: on Citus that runs on the coordinator, where a
+-- pinned clock (a setting of the session) is seen, and its value goes to the shards.
 CREATE VIEW orderflow.stuck_workflows AS
+WITH clock AS MATERIALIZED (SELECT orderflow.clock_now() AS now)
 SELECT w.order_id,
        w.status,
        w.created_at,
        w.updated_at,
        w.next_retry_at,
-       orderflow.clock_now() - w.created_at AS age,
+       clock.now - w.created_at AS age,
        s.step AS waiting_step,
        s.attempts,
        s.last_error,
@@ -201,6 +206,7 @@ SELECT w.order_id,
        w.error,
        w.error_detail
   FROM orderflow.workflows w
+  CROSS JOIN clock
   CROSS JOIN orderflow.settings st
   LEFT JOIN LATERAL (
         SELECT st.step, r.attempts, r.last_error, r.last_detail
@@ -209,7 +215,7 @@ SELECT w.order_id,
          WHERE r.completed_at IS NULL
          ORDER BY st.n LIMIT 1) s ON true
  WHERE w.finished_at IS NULL
-   AND (w.status = 'suspended' OR w.created_at < orderflow.clock_now() - st.stuck_after);
+   AND (w.status = 'suspended' OR w.created_at < clock.now - st.stuck_after);
 COMMENT ON VIEW orderflow.stuck_workflows IS
     'Unfinished workflows that are suspended or were created longer ago than settings.stuck_after, '
     'with the step they wait on and the internal detail of their last error.';

@@ -26,6 +26,7 @@ GRANT EXECUTE ON FUNCTION
     orderflow.cancel_order_http(text, jsonb, text),
     orderflow.claim_effects(integer, text, boolean),
     orderflow.report_effect(bigint, uuid, jsonb, text),
+    orderflow.report_effect(text, bigint, uuid, jsonb, text),
     orderflow.read_events(text, integer),
     orderflow.provider_health(),
     orderflow.step_health()

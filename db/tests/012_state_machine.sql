@@ -35,24 +35,29 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
            WHERE n.nspname = 'orderflow' AND p.prosrc ~* 'update\s+orderflow\.workflows\M'),
           ARRAY['_transition'], 'only _transition updates the workflows table');
 
--- Illegal transitions raise OFX01.
+-- Illegal transitions raise OFX01. pg_temp.wf reads a workflow row into a value first (on Citus
+-- a row of the shard table read in the same statement would have the shard's row type).
+CREATE FUNCTION pg_temp.wf(p_order_id text) RETURNS orderflow.workflows LANGUAGE plpgsql AS $$
+DECLARE
+    v_wf orderflow.workflows;
+BEGIN
+    SELECT * INTO v_wf FROM orderflow.workflows WHERE order_id = p_order_id;
+    RETURN v_wf;
+END
+$$;
 SELECT orderflow.process_order('sm-1', 5, 'widget');
-SELECT throws_ok($$SELECT orderflow._transition(w, 'failed', orderflow.clock_now())
-                     FROM orderflow.workflows w WHERE order_id = 'sm-1'$$,
+SELECT throws_ok($$SELECT orderflow._transition(pg_temp.wf('sm-1'), 'failed', orderflow.clock_now())$$,
                  'OFX01', 'workflow sm-1 cannot go from completed to failed', 'completed → failed raises OFX01');
-SELECT throws_ok($$SELECT orderflow._transition(w, 'charging', orderflow.clock_now())
-                     FROM orderflow.workflows w WHERE order_id = 'sm-1'$$,
+SELECT throws_ok($$SELECT orderflow._transition(pg_temp.wf('sm-1'), 'charging', orderflow.clock_now())$$,
                  'OFX01', NULL, 'completed → charging raises OFX01');
 SELECT orderflow.cancel_order('sm-1', 'test');
-SELECT throws_ok($$SELECT orderflow._transition(w, 'completed', orderflow.clock_now())
-                     FROM orderflow.workflows w WHERE order_id = 'sm-1'$$,
+SELECT throws_ok($$SELECT orderflow._transition(pg_temp.wf('sm-1'), 'completed', orderflow.clock_now())$$,
                  'OFX01', 'workflow sm-1 cannot go from cancelled to completed', 'cancelled → completed raises OFX01');
-SELECT throws_ok($$SELECT orderflow._transition(w, 'cancelled', orderflow.clock_now())
-                     FROM orderflow.workflows w WHERE order_id = 'sm-1'$$,
+SELECT throws_ok($$SELECT orderflow._transition(pg_temp.wf('sm-1'), 'cancelled', orderflow.clock_now())$$,
                  'OFX01', NULL, 'cancelled → cancelled raises OFX01');
 -- A row read before someone else changed it is refused too (the caller did not hold the lock).
 SELECT orderflow.process_order('sm-2', 5, 'widget');
-CREATE TEMP TABLE stale AS SELECT w FROM orderflow.workflows w WHERE order_id = 'sm-2';
+CREATE TEMP TABLE stale AS SELECT pg_temp.wf('sm-2') AS w;
 SELECT orderflow.cancel_order('sm-2');
 SELECT throws_ok($$SELECT orderflow._transition(s.w, 'cancelled', orderflow.clock_now()) FROM stale s$$,
                  'OFX01', 'workflow sm-2 changed under its lock (expected status completed)',
