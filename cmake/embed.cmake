@@ -1,5 +1,5 @@
 # Writes a C++ source that embeds text files (see src/embedded.h).
-# Usage: cmake -DOUT=<file.cc> -DMIGRATIONS=<a;b> -DFUNCTIONS=<a;b> -P embed.cmake
+# Usage: cmake -DOUT=<file.cc> -DMIGRATIONS=<a;b> -DFUNCTIONS=<a;b> -DCITUS=<a;b> -P embed.cmake
 set(delimiter "ofembed")
 
 function(append_array out_var array_name files)
@@ -23,6 +23,7 @@ string(APPEND source "#include \"embedded.h\"\n\n#include <cstring>\n\n")
 string(APPEND source "namespace orderflow {\nnamespace embedded {\n\n")
 append_array(source "Migrations" "${MIGRATIONS}")
 append_array(source "Functions" "${FUNCTIONS}")
+append_array(source "Citus" "${CITUS}")
 string(APPEND source "}  // namespace embedded\n}  // namespace orderflow\n")
 
 # Only touch the output when it changes, so unrelated builds do not recompile it.

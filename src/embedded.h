@@ -1,5 +1,5 @@
 // Files embedded into the binary at build time (cmake/embed.cmake), so the server needs nothing
-// beside it: the schema migrations and the SQL functions.
+// beside it: the schema migrations, the SQL functions and the opt-in Citus placement.
 #ifndef ORDERFLOW_EMBEDDED_H_
 #define ORDERFLOW_EMBEDDED_H_
 
@@ -19,6 +19,10 @@ const std::vector<File>& Migrations();
 
 // db/functions/*.sql, sorted by name (applied in that order).
 const std::vector<File>& Functions();
+
+// db/citus/*.sql, sorted by name: applied only where the citus extension exists, 1_* after the
+// migrations and before the functions, the others after the functions (src/migrate.cc).
+const std::vector<File>& Citus();
 
 }  // namespace embedded
 }  // namespace orderflow

@@ -46,9 +46,23 @@ Status ApplySchema(const std::string& url, std::vector<std::string>* applied) {
       work.exec_params("INSERT INTO orderflow.schema_migrations (version) VALUES ($1)", version);
       applied->push_back(version);
     }
+    // Citus is opt-in: its files run only in a database where the extension was created
+    // (scripts/citus.sh), in this transaction, with DDL sent to the workers one at a time.
+    const bool citus = !work.exec("SELECT 1 FROM pg_extension WHERE extname = 'citus'").empty();
+    if (citus) work.exec("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'");
+    auto apply_citus = [&](bool before_functions) {
+      if (!citus) return;
+      for (const embedded::File& file : embedded::Citus()) {
+        const bool first_part = std::string(file.name).rfind("1_", 0) == 0;
+        if (first_part != before_functions) continue;
+        work.exec(file.text, std::string("citus ") + file.name);
+      }
+    };
+    apply_citus(true);
     for (const embedded::File& file : embedded::Functions()) {
       work.exec(file.text, std::string("functions ") + file.name);
     }
+    apply_citus(false);
     work.commit();
   } catch (const pqxx::sql_error& e) {
     applied->clear();
