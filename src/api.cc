@@ -104,12 +104,14 @@ Reply Api::CancelOrder(const RequestContext& context, const std::string& order_i
   return reply;
 }
 
-Reply Api::ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,
-                        const std::string& outcome, const std::string* owner) {
+Reply Api::ReportEffect(const RequestContext& context, const std::string& order_id,
+                        int64_t effect_id, const std::string& token, const std::string& outcome,
+                        const std::string* owner) {
   std::vector<SqlValue> row;
   const Status status = Call(
       SqlCall::kReportEffect,
-      {std::to_string(effect_id), token, outcome, owner ? SqlValue(*owner) : SqlValue()}, &row);
+      {order_id, std::to_string(effect_id), token, outcome, owner ? SqlValue(*owner) : SqlValue()},
+      &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.size() != 2 || !row[0]) {
     return Reply::Internal(context.request_id, "report_effect returned no state");

@@ -39,8 +39,9 @@ class Api {
   Reply ReadEvents(const RequestContext& context, const SqlValue& after, int limit);
   // The outcome of a provider call (effects/executor.h) to orderflow.report_effect; the reply's
   // body is the workflow's state, its `effect` the next call leased to `owner` (if not null).
-  Reply ReportEffect(const RequestContext& context, int64_t effect_id, const std::string& token,
-                     const std::string& outcome, const std::string* owner);
+  Reply ReportEffect(const RequestContext& context, const std::string& order_id, int64_t effect_id,
+                     const std::string& token, const std::string& outcome,
+                     const std::string* owner);
 
   // Who leases provider calls inline (SERVER_ID) and the kind of its key ("test" or "live");
   // without a key, null: this server then sends none.

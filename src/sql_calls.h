@@ -21,7 +21,7 @@ enum class SqlCall {
   kWorkflowCounts,  // () → {"pending": n, ...}
   kPublishOutbox,   // (batch) → number of events NOTIFYed
   kClaimEffects,    // (limit, owner, with payments) → JSON array of leased provider requests
-  kReportEffect,    // (effect id, lease token, outcome, owner or null) → state, next effect
+  kReportEffect,    // (order id, effect id, lease token, outcome, owner or null) → state, next effect
   kProviderHealth,  // () → JSON array, one element per provider (metrics.h ProviderHealth)
   kReadEvents,      // (cursor or null, limit) → {"events": [...], "next": cursor}
   kStepHealth,      // () → {"steps": [...], "stuck": n, "stuckOldestSeconds": s} (metrics.h)

@@ -183,7 +183,7 @@ void EffectExecutor::Send(const RequestContext& context, EffectCall call, int ho
     auto report = [this, context, id, token, order_id, hops, last_reply, done,
                    outcome](std::chrono::steady_clock::duration) {
       --in_flight_;
-      Reply reply = api_->ReportEffect(context, id, token, outcome,
+      Reply reply = api_->ReportEffect(context, order_id, id, token, outcome,
                                        hops < kMaxInlineHops ? &owner_ : nullptr);
       if (reply.status != 200) {
         // Not recorded (the database is unreachable): the lease expires and a janitor re-sends
