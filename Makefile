@@ -12,7 +12,7 @@ FUZZ_DIR     ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SANITIZE_DIR ?= build-asan
 
-.PHONY: deps build server run test bench fuzz sanitize db-start db-stop psql clean format
+.PHONY: deps build server run test test-citus bench fuzz sanitize db-start db-stop psql clean format
 
 deps:
 	@scripts/deps.sh
@@ -45,6 +45,12 @@ run: server
 # Every test on a throwaway cluster; nothing is left running afterwards.
 test: build
 	@scripts/test.sh $(BUILD_DIR)
+
+# Every pgTAP and end-to-end suite against a Citus cluster (coordinator and two workers on
+# loopback; scripts/test_citus.sh). Needs Citus installed for PostgreSQL 15: it is not a Debian
+# package, and scripts/citus.sh check says how to build it.
+test-citus: build
+	@scripts/test_citus.sh $(BUILD_DIR)
 
 # The benchmark (bench/run.sh; knobs BENCH_DURATION, BENCH_CONCURRENCY, BENCH_HISTORY,
 # BENCH_SCENARIOS): a Release build in its own directory, wrk, and a throwaway cluster.

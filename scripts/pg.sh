@@ -20,7 +20,8 @@
 # and on <dir>/sock, trusts local connections, and has a database named orderflow and the roles
 # orderflow_api (NOLOGIN) and orderflow_app (LOGIN, member of orderflow_api), and
 # orderflow_operator (NOLOGIN; the migrations grant it its rights) and orderflow_console (LOGIN,
-# member of orderflow_operator).
+# member of orderflow_operator). PG_EXTRA_CONF, when set, is appended to a new cluster's
+# postgresql.conf.
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -65,6 +66,8 @@ fsync = on
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+      # PG_EXTRA_CONF: more settings for a new cluster (scripts/citus.sh preloads Citus).
+      if [ -n "${PG_EXTRA_CONF:-}" ]; then printf '%s\n' "$PG_EXTRA_CONF" >>"$dir/data/postgresql.conf"; fi
     fi
     if ! running; then
       as_owner "$PGBIN/pg_ctl" -D "$dir/data" -o "-p $port" -l "$dir/log" -w -t 60 start >/dev/null \

@@ -136,8 +136,24 @@ class Background {
   Outcome outcome_;
 };
 
-// Success once `waiter` is blocked by the backend `holder_pid` (pg_blocking_pids), failure when
-// the call returned instead or kReachLock passed.
+// Whether the backend `waiter_pid` waits for `holder_pid`. On plain PostgreSQL pg_blocking_pids
+// says so. On Citus the rows are on the workers, and so are the lock waits: citus_lock_waits
+// lists them across the cluster by global process id (node id * 10^10 + pid), and both test
+// sessions are backends of the coordinator.
+bool Waits(int waiter_pid, int holder_pid) {
+  const std::vector<std::string> pids = {std::to_string(waiter_pid), std::to_string(holder_pid)};
+  if (QueryValue("SELECT ($2::integer = ANY (pg_blocking_pids($1::integer)))::text", pids) == "true") {
+    return true;
+  }
+  return OnCitus() &&
+         QueryValue("SELECT EXISTS (SELECT 1 FROM citus_lock_waits"
+                    " WHERE waiting_gpid % 10000000000 = $1::bigint"
+                    "   AND blocking_gpid % 10000000000 = $2::bigint)::text",
+                    pids) == "true";
+}
+
+// Success once `waiter` is blocked by the backend `holder_pid` (pg_blocking_pids, or on Citus
+// citus_lock_waits), failure when the call returned instead or kReachLock passed.
 ::testing::AssertionResult BlockedBy(Background& waiter, int holder_pid, const char* holder) {
   const auto deadline = std::chrono::steady_clock::now() + kReachLock;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -145,10 +161,7 @@ class Background {
       return ::testing::AssertionFailure() << "the call returned without waiting for " << holder
                                            << ": " << waiter.Wait().Describe();
     }
-    if (QueryValue("SELECT $2::integer = ANY (pg_blocking_pids($1::integer))",
-                   {std::to_string(waiter.pid()), std::to_string(holder_pid)}) == "t") {
-      return ::testing::AssertionSuccess();
-    }
+    if (Waits(waiter.pid(), holder_pid)) return ::testing::AssertionSuccess();
     std::this_thread::sleep_for(milliseconds(20));
   }
   return ::testing::AssertionFailure() << "the call never waited for " << holder << " (pid "

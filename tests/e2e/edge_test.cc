@@ -102,9 +102,7 @@ TEST_F(EdgeTest, ARequestPipelinedAfterAPostWaitsForIt) {
                   Get("/health")));
   ASSERT_TRUE(Eventually(
       [&] {
-        return QueryCount(
-                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                   "'orderflow' AND wait_event_type = 'Lock'") == 1;
+        return ServerLockWaiters() == 1;
       },
       seconds(5)))
       << "the first request waits in the database";
@@ -331,9 +329,7 @@ class BusyPoolTest : public ::testing::Test {
     }
     ASSERT_TRUE(Eventually(
         [&] {
-          return QueryCount(
-                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                     "'orderflow' AND wait_event_type = 'Lock'") == 2;
+          return ServerLockWaiters() == 2;
         },
         seconds(5)))
         << "both pooled connections wait for the held key";

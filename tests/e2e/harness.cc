@@ -383,6 +383,24 @@ long QueryCount(const std::string& sql, const std::vector<std::string>& params) 
   return std::stol(QueryValue(sql, params));
 }
 
+bool OnCitus() {
+  static const bool citus =
+      QueryValue("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')::text") == "true";
+  return citus;
+}
+
+long ServerLockWaiters() {
+  if (!OnCitus()) {
+    return QueryCount(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'"
+        " AND wait_event_type = 'Lock'");
+  }
+  return QueryCount(
+      "SELECT count(*) FROM pg_stat_activity a WHERE a.application_name = 'orderflow'"
+      " AND (a.wait_event_type = 'Lock' OR EXISTS (SELECT 1 FROM citus_lock_waits w"
+      "      WHERE w.waiting_gpid % 10000000000 = a.pid))");
+}
+
 void Execute(const std::string& sql, const std::vector<std::string>& params) {
   pqxx::connection connection(TestDatabaseUrl());
   pqxx::nontransaction transaction(connection);

@@ -130,6 +130,12 @@ void RunConcurrently(int n, const std::function<void(int)>& fn);
 // A single value from the database: the first column of the first row, as text ("" for null).
 std::string QueryValue(const std::string& sql, const std::vector<std::string>& params = {});
 long QueryCount(const std::string& sql, const std::vector<std::string>& params = {});
+// Whether the test database is a Citus coordinator (make test-citus, scripts/test_citus.sh).
+bool OnCitus();
+// How many of the server's connections (application_name orderflow) wait for a lock. On Citus
+// the rows and their lock waits are on the workers: citus_lock_waits lists them by global
+// process id (node id * 10^10 + pid) of the coordinator's backend.
+long ServerLockWaiters();
 // Runs a statement for its effect.
 void Execute(const std::string& sql, const std::vector<std::string>& params = {});
 

@@ -524,9 +524,7 @@ TEST(GracefulStopTest, InFlightRequestsFinishNewConnectionsAreRefusedExitIsZero)
   });
   ASSERT_TRUE(Eventually(
       [&] {
-        return QueryCount(
-                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'"
-                   " AND wait_event_type = 'Lock'") == 1;
+        return ServerLockWaiters() == 1;
       },
       std::chrono::seconds(5)))
       << "the request is waiting in the database";
