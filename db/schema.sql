@@ -337,25 +337,6 @@ COMMENT ON TABLE orderflow.orders IS 'Orders created by create_order_idempotent 
 COMMENT ON COLUMN orderflow.orders.idempotency_key IS 'The Idempotency-Key that created the order (null only for orders whose key expired before this column existed); the column orders are sharded by on Citus.';
 
 --
--- Name: rate_buckets; Type: TABLE; Schema: orderflow; Owner: -
---
-
-CREATE TABLE orderflow.rate_buckets (
-    provider text NOT NULL,
-    stripe smallint NOT NULL,
-    tokens double precision NOT NULL,
-    refilled_at timestamp with time zone NOT NULL,
-    CONSTRAINT rate_buckets_stripe_check CHECK ((stripe >= 0)),
-    CONSTRAINT rate_buckets_tokens_check CHECK ((tokens >= (0)::double precision))
-);
-
---
--- Name: TABLE rate_buckets; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON TABLE orderflow.rate_buckets IS 'Token-bucket stripes of a provider with rate_per_second: each refills at rate/stripes per second up to max(1, rate/stripes) tokens; a lease takes one token from a stripe nobody else holds.';
-
---
 -- Name: webhooks; Type: TABLE; Schema: orderflow; Owner: -
 --
 
@@ -877,6 +858,25 @@ CREATE TABLE orderflow.provider_object_statuses (
 --
 
 COMMENT ON TABLE orderflow.provider_object_statuses IS 'Per returned object and status: succeeded, follow_up (look it up again later), declined (the charge did not happen), failed (final, an operator sees it). Unlisted statuses are dead.';
+
+--
+-- Name: rate_buckets; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.rate_buckets (
+    provider text NOT NULL,
+    stripe smallint NOT NULL,
+    tokens double precision NOT NULL,
+    refilled_at timestamp with time zone NOT NULL,
+    CONSTRAINT rate_buckets_stripe_check CHECK ((stripe >= 0)),
+    CONSTRAINT rate_buckets_tokens_check CHECK ((tokens >= (0)::double precision))
+);
+
+--
+-- Name: TABLE rate_buckets; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.rate_buckets IS 'Token-bucket stripes of a provider with rate_per_second: each refills at rate/stripes per second up to max(1, rate/stripes) tokens; a lease takes one token from a stripe nobody else holds.';
 
 --
 -- Name: reservations; Type: TABLE; Schema: orderflow; Owner: -

@@ -79,17 +79,19 @@ $$;
 COMMENT ON FUNCTION orderflow._stripes(numeric) IS
     'Internal: token-bucket stripes for a rate: floor(rate) clamped to 1..8.';
 
--- _refilled(bucket, rate, now) → double precision: the stripe's tokens at p_now.
-CREATE OR REPLACE FUNCTION orderflow._refilled(p_bucket orderflow.rate_buckets, p_rate numeric,
-                                               p_now timestamptz)
+-- _refilled(tokens, refilled_at, rate, now) → double precision: a stripe's tokens at p_now.
+-- It takes the stripe's columns, not its row: on Citus a query over rate_buckets runs on a
+-- shard, whose rows have the shard's own row type.
+CREATE OR REPLACE FUNCTION orderflow._refilled(p_tokens double precision, p_refilled_at timestamptz,
+                                               p_rate numeric, p_now timestamptz)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE
 AS $$
     SELECT least(greatest(1, p_rate / orderflow._stripes(p_rate))::double precision,
-                 p_bucket.tokens + greatest(0, extract(epoch FROM p_now - p_bucket.refilled_at))::double precision
-                                   * (p_rate / orderflow._stripes(p_rate))::double precision)
+                 p_tokens + greatest(0, extract(epoch FROM p_now - p_refilled_at))::double precision
+                            * (p_rate / orderflow._stripes(p_rate))::double precision)
 $$;
-COMMENT ON FUNCTION orderflow._refilled(orderflow.rate_buckets, numeric, timestamptz) IS
+COMMENT ON FUNCTION orderflow._refilled(double precision, timestamptz, numeric, timestamptz) IS
     'Internal: a bucket stripe''s tokens at p_now (refilled at rate/stripes per second, capped).';
 
 -- _tokens(provider, now) → double precision: tokens left across the provider's stripes, null
@@ -98,7 +100,7 @@ CREATE OR REPLACE FUNCTION orderflow._tokens(p_provider text, p_now timestamptz)
 RETURNS double precision
 LANGUAGE sql STABLE
 AS $$
-    SELECT sum(orderflow._refilled(b, c.rate_per_second, p_now))
+    SELECT sum(orderflow._refilled(b.tokens, b.refilled_at, c.rate_per_second, p_now))
       FROM orderflow.circuits c JOIN orderflow.rate_buckets b ON b.provider = c.provider
      WHERE c.provider = p_provider AND c.rate_per_second IS NOT NULL
 $$;
@@ -122,7 +124,7 @@ BEGIN
          WHERE provider = p_provider AND stripe = (v_start + v_i) % v_stripes
            FOR UPDATE SKIP LOCKED;
         CONTINUE WHEN NOT FOUND;
-        v_tokens := orderflow._refilled(v_bucket, p_rate, p_now);
+        v_tokens := orderflow._refilled(v_bucket.tokens, v_bucket.refilled_at, p_rate, p_now);
         IF v_tokens >= 1 THEN
             UPDATE orderflow.rate_buckets SET tokens = v_tokens - 1, refilled_at = p_now
              WHERE provider = p_provider AND stripe = v_bucket.stripe;

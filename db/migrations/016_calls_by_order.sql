@@ -4,3 +4,5 @@
 -- right after the migrations.
 DROP FUNCTION IF EXISTS orderflow._lease(bigint, text, timestamptz);
 DROP FUNCTION IF EXISTS orderflow._reopen_effect(bigint, timestamptz, timestamptz);
+-- _refilled takes a bucket's columns instead of its row (a shard's row has its own type).
+DROP FUNCTION IF EXISTS orderflow._refilled(orderflow.rate_buckets, numeric, timestamptz);
