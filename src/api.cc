@@ -72,8 +72,13 @@ Reply Api::ProcessOrder(const RequestContext& context, const std::string& body) 
   const BodyCheck checked = validator_->Check(body);
   if (!checked.problem.empty()) return Reply::Error(400, "invalid_request", checked.problem);
   std::vector<SqlValue> row;
-  const Status status =
-      Call(SqlCall::kProcessOrder, {checked.order_id, body, effect_owner_, key_mode_}, &row);
+  // The first argument is never null: when the body's orderId is missing or not a string the
+  // function refuses the body with its own sentence either way (22023), and Citus 13.2.2 crashes
+  // the coordinator's backend on a delegated call whose distribution argument is null.
+  const Status status = Call(SqlCall::kProcessOrder,
+                             {SqlValue(checked.order_id.value_or(std::string())), body,
+                              effect_owner_, key_mode_},
+                             &row);
   if (!status.ok()) return Reply::FromStatus(status, context.request_id);
   if (row.size() != 2 || !row[0]) {
     return Reply::Internal(context.request_id, "process_order_http returned null");

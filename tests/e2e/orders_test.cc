@@ -179,7 +179,7 @@ TEST_F(OrdersTest, FiftySimultaneousRequestsWithOneKeyCreateOneOrder) {
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.orders WHERE id = $1::uuid", {*ids.begin()}),
             1);
   EXPECT_EQ(QueryCount("SELECT count(*) FROM orderflow.orders o JOIN orderflow.idempotency_keys k"
-                       " ON k.order_id = o.id WHERE k.key = $1",
+                       " ON k.order_id = o.id AND k.key = o.idempotency_key WHERE k.key = $1",
                        {key}),
             1);
 }
