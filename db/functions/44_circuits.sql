@@ -404,16 +404,19 @@ BEGIN
                    'circuit', c.state,
                    'paused', COALESCE(c.paused_until > v_now, false),
                    'tokens', round(orderflow._tokens(c.provider, v_now)::numeric, 3),
-                   'pending', (SELECT count(*) FROM orderflow.effects e
-                                WHERE e.provider = c.provider AND e.state = 'open'),
-                   'dead', (SELECT count(*) FROM orderflow.effects e
-                             WHERE e.provider = c.provider AND e.state = 'dead'),
-                   'oldestUndeliveredSeconds',
-                       (SELECT round(extract(epoch FROM v_now - min(e.created_at)), 3)
-                          FROM orderflow.effects e
-                         WHERE e.provider = c.provider AND e.state = 'open'))
+                   'pending', COALESCE(o.n, 0),
+                   'dead', COALESCE(d.n, 0),
+                   'oldestUndeliveredSeconds', round(extract(epoch FROM v_now - o.oldest), 3))
                  ORDER BY c.provider)
-          FROM orderflow.circuits c), '[]');
+          -- Open and dead calls counted per provider, then joined to the circuits (each count
+          -- from its partial index; on Citus one query over the shards each, not one per provider).
+          FROM orderflow.circuits c
+          LEFT JOIN (SELECT e.provider, count(*) AS n, min(e.created_at) AS oldest
+                       FROM orderflow.effects e WHERE e.state = 'open' GROUP BY e.provider) o
+                 ON o.provider = c.provider
+          LEFT JOIN (SELECT e.provider, count(*) AS n
+                       FROM orderflow.effects e WHERE e.state = 'dead' GROUP BY e.provider) d
+                 ON d.provider = c.provider), '[]');
 END
 $$;
 COMMENT ON FUNCTION orderflow.provider_health() IS
