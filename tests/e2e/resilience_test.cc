@@ -199,7 +199,8 @@ void ExpectNothingDoubledNothingMissing(const std::vector<Sent>& log, const std:
   // Every key that got a 2xx maps to exactly the order it was answered with.
   EXPECT_EQ(
       QueryCount("SELECT count(DISTINCT k.key) FROM orderflow.idempotency_keys k"
-                 " JOIN orderflow.orders o ON o.id = k.order_id WHERE k.key = ANY ($1::text[])",
+                 " JOIN orderflow.orders o ON o.id = k.order_id AND o.idempotency_key = k.key"
+                 " WHERE k.key = ANY ($1::text[])",
                  {ArrayOf(keys)}),
       static_cast<long>(order_of_key.size()))
       << "nothing that got a 2xx is missing";
