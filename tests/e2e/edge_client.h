@@ -29,6 +29,7 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }  // for poll() over many clients
   // Writes every byte (false if the connection failed or 10 s passed).
   bool Send(const std::string& bytes);
   // Writes what the server accepts within `timeout`; returns the bytes written.
