@@ -196,9 +196,15 @@ TEST(FailuresCrashTest, KillNineWithTwoHundredWorkflowsInFlightLosesAndDoublesNo
              " WHERE order_id LIKE $1 AND status <> 'completed'",
              {like});
 
-  // Clients retry the requests that got no answer, as any client would.
+  // Clients retry the requests that got no answer, or a 503 with Retry-After (the server was
+  // busy: on Citus, where every drill for every order writes one reference-table row on every
+  // node, many of the 200 wait longer than DB_ACQUIRE_TIMEOUT_MS), as any client would.
+  int busy = 0;
   for (int i = 0; i < kOrders; ++i) {
-    if (responses[i].status != 0) {
+    if (responses[i].status == 503) {
+      EXPECT_EQ(responses[i].Header("retry-after"), "1") << responses[i].body;
+      ++busy;
+    } else if (responses[i].status != 0) {
       EXPECT_EQ(responses[i].status, 200) << responses[i].body;
       continue;
     }
@@ -206,6 +212,7 @@ TEST(FailuresCrashTest, KillNineWithTwoHundredWorkflowsInFlightLosesAndDoublesNo
         server.Post("/api/orders/process", ProcessBody(ids[i], "9.99", "widget"));
     EXPECT_EQ(retry.status, 200) << retry.body;
   }
+  std::printf("%d answers were 503 (busy) and were sent again\n", busy);
   ASSERT_TRUE(Eventually(
       [&] {
         return QueryCount(

@@ -230,7 +230,8 @@ void ExpectNothingDoubledNothingMissing(const std::vector<Sent>& log, const std:
   EXPECT_EQ(
       QueryCount(
           "SELECT count(*) FROM orderflow.workflows w WHERE w.order_id LIKE $1 AND NOT EXISTS"
-          " (SELECT 1 FROM orderflow.payments p WHERE p.idempotency_key = w.order_id || ':charge')",
+          " (SELECT 1 FROM orderflow.payments p WHERE p.order_id = w.order_id"
+          " AND p.idempotency_key = w.order_id || ':charge')",
           {prefix + "%"}),
       0)
       << "every workflow is charged";
