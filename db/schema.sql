@@ -442,7 +442,8 @@ CREATE TABLE orderflow.outbox (
     payload jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
     published_at timestamp with time zone,
-    txid xid8 DEFAULT pg_current_xact_id() NOT NULL
+    published_seq bigint,
+    CONSTRAINT outbox_published_numbered CHECK (((published_at IS NULL) = (published_seq IS NULL)))
 );
 
 --
@@ -458,10 +459,10 @@ COMMENT ON TABLE orderflow.outbox IS 'Events for consumers outside the database 
 COMMENT ON COLUMN orderflow.outbox.published_at IS 'When publish_outbox() sent the NOTIFY for this event; null until then.';
 
 --
--- Name: COLUMN outbox.txid; Type: COMMENT; Schema: orderflow; Owner: -
+-- Name: COLUMN outbox.published_seq; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
-COMMENT ON COLUMN orderflow.outbox.txid IS 'The transaction that wrote the event: read_events pages by (txid, id) below the snapshot''s xmin.';
+COMMENT ON COLUMN orderflow.outbox.published_seq IS 'The event''s place in the published stream: read_events pages by it. publish_outbox draws it from outbox_published_seq while it holds the relay''s lock, so numbers commit in order.';
 
 --
 -- Name: dead_letters; Type: VIEW; Schema: orderflow; Owner: -
@@ -787,6 +788,23 @@ ALTER TABLE orderflow.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: outbox_published_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
+--
+
+CREATE SEQUENCE orderflow.outbox_published_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: SEQUENCE outbox_published_seq; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON SEQUENCE orderflow.outbox_published_seq IS 'Publication numbers of events (outbox.published_seq), drawn only by publish_outbox.';
 
 --
 -- Name: payments_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
@@ -1427,10 +1445,10 @@ CREATE INDEX history_by_time ON orderflow.history USING brin (at);
 CREATE INDEX idempotency_keys_expires_at ON orderflow.idempotency_keys USING btree (expires_at);
 
 --
--- Name: outbox_by_transaction; Type: INDEX; Schema: orderflow; Owner: -
+-- Name: outbox_by_publication; Type: INDEX; Schema: orderflow; Owner: -
 --
 
-CREATE INDEX outbox_by_transaction ON orderflow.outbox USING btree (txid, id);
+CREATE INDEX outbox_by_publication ON orderflow.outbox USING btree (published_seq) WHERE (published_seq IS NOT NULL);
 
 --
 -- Name: outbox_order_id; Type: INDEX; Schema: orderflow; Owner: -

@@ -1,11 +1,11 @@
 -- The outbox: steps write events in their own transaction without NOTIFY; publish_outbox sends
 -- the NOTIFYs afterwards, oldest first, each event once.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 UPDATE orderflow.faults SET remaining = 0;
 -- Only our events are unpublished inside this transaction.
-UPDATE orderflow.outbox SET published_at = now() WHERE published_at IS NULL;
+SELECT orderflow.publish_outbox(10000);
 
 SELECT orderflow.process_order('ob-' || i, 1, 'widget') FROM generate_series(1, 3) AS i;
 SELECT is((SELECT count(*)::int FROM orderflow.outbox WHERE order_id LIKE 'ob-%' AND published_at IS NULL), 3,
@@ -19,6 +19,8 @@ SELECT is((SELECT array_agg(order_id ORDER BY id) FROM orderflow.outbox WHERE or
           ARRAY['ob-1', 'ob-2'], 'oldest first');
 SELECT is(orderflow.publish_outbox(100), 1, 'the next call publishes the rest');
 SELECT is(orderflow.publish_outbox(100), 0, 'and then nothing is left: each event is published once');
+SELECT is((SELECT array_agg(order_id ORDER BY published_seq) FROM orderflow.outbox WHERE order_id LIKE 'ob-%'),
+          ARRAY['ob-1', 'ob-2', 'ob-3'], 'each event is numbered as it is published: the stream read_events pages');
 SELECT throws_ok($$SELECT orderflow.publish_outbox(0)$$, '22023', 'batch must be from 1 to 10000', 'batch 0 is refused');
 
 SELECT * FROM finish();

@@ -3,7 +3,7 @@
 -- checks, fan-out in the event's transaction, the delivery schedule on a pinned clock, 410,
 -- redrive, read_events' cursor, circuit transitions and token-bucket refills.
 BEGIN;
-SELECT plan(79);
+SELECT plan(81);
 
 UPDATE orderflow.faults SET remaining = 0;
 SELECT orderflow.set_provider('payments', NULL);
@@ -158,22 +158,25 @@ SELECT is((SELECT array_length(string_to_array(pg_temp.header(r, 'webhook-signat
             WHERE r ->> 'orderId' = 'wh-4'), 2, 'after a rotation two signatures, new and old');
 SELECT pg_temp.report((pg_temp.delivery('wh-4', pg_temp.hook('all'))).id, '{"status": 200, "body": ""}');
 
--- read_events pages by a cursor, in order, and resumes. Events of a transaction still running
--- (this one) are not read yet: the ones above are moved below the horizon, as if committed long ago.
-UPDATE orderflow.outbox SET txid = '3';
+-- read_events pages through the published stream by a cursor, in order, and resumes. An event
+-- is read once the relay has published it (numbered it), never before.
+SELECT orderflow.publish_outbox(10000);
 SELECT orderflow.process_order('wh-late', 10, 'w');
 CREATE TEMP TABLE page1 AS SELECT orderflow.read_events(NULL, 2) AS p;
 SELECT is((SELECT jsonb_array_length(p -> 'events') FROM page1), 2, 'a page of two');
 SELECT is((SELECT p #>> '{events,0,type}' FROM page1), 'order.confirmed', 'events carry their type');
 CREATE TEMP TABLE page2 AS SELECT orderflow.read_events((SELECT p ->> 'next' FROM page1), 1000) AS p;
 SELECT is((SELECT jsonb_array_length(p1.p -> 'events') + jsonb_array_length(p2.p -> 'events') FROM page1 p1, page2 p2),
-          (SELECT count(*)::int FROM orderflow.outbox WHERE txid = '3'), 'the two pages hold every committed event once');
+          (SELECT count(*)::int FROM orderflow.outbox WHERE published_seq IS NOT NULL), 'the two pages hold every published event once');
 SELECT is((SELECT orderflow.read_events(p ->> 'next', 10) -> 'events' FROM page2), '[]'::jsonb,
-          'the event of the transaction still running is not read: it may commit after a later one');
-UPDATE orderflow.outbox SET txid = '4' WHERE order_id = 'wh-late';
+          'the event the relay has not published yet is not read');
+SELECT is(orderflow.publish_outbox(10), 1, 'the relay publishes it');
 SELECT is((SELECT orderflow.read_events(p ->> 'next', 10) #>> '{events,0,orderId}' FROM page2), 'wh-late',
-          'once below the horizon it comes next: the cursor skipped nothing');
-SELECT throws_ok($$SELECT orderflow.read_events('12', 10)$$, '22023', NULL, 'a malformed cursor is refused');
+          'then it comes next: the cursor skipped nothing');
+SELECT is((SELECT orderflow.read_events(p ->> 'next', 10) #>> '{events,0,cursor}' FROM page2),
+          (SELECT published_seq::text FROM orderflow.outbox WHERE order_id = 'wh-late'),
+          'its cursor is its place in the published stream');
+SELECT throws_ok($$SELECT orderflow.read_events('12-3', 10)$$, '22023', NULL, 'a malformed cursor is refused');
 SELECT throws_ok($$SELECT orderflow.read_events(NULL, 0)$$, '22023', NULL, 'limit 1..1000');
 
 -- Circuit breaker (payments): 10 calls at 50 % failures open it; open, nothing is leased and the

@@ -142,14 +142,15 @@ class Background {
 // sessions are backends of the coordinator.
 bool Waits(int waiter_pid, int holder_pid) {
   const std::vector<std::string> pids = {std::to_string(waiter_pid), std::to_string(holder_pid)};
-  if (QueryValue("SELECT ($2::integer = ANY (pg_blocking_pids($1::integer)))::text", pids) == "true") {
+  if (QueryValue("SELECT ($2::integer = ANY (pg_blocking_pids($1::integer)))::text", pids) ==
+      "true") {
     return true;
   }
-  return OnCitus() &&
-         QueryValue("SELECT EXISTS (SELECT 1 FROM citus_lock_waits"
-                    " WHERE waiting_gpid % 10000000000 = $1::bigint"
-                    "   AND blocking_gpid % 10000000000 = $2::bigint)::text",
-                    pids) == "true";
+  return OnCitus() && QueryValue(
+                          "SELECT EXISTS (SELECT 1 FROM citus_lock_waits"
+                          " WHERE waiting_gpid % 10000000000 = $1::bigint"
+                          "   AND blocking_gpid % 10000000000 = $2::bigint)::text",
+                          pids) == "true";
 }
 
 // Success once `waiter` is blocked by the backend `holder_pid` (pg_blocking_pids, or on Citus
@@ -686,19 +687,34 @@ TEST_F(DbEffectRaceTest, ReportThenProcessTheClientWaitsAndStartsNoSecondAttempt
             "1");
 }
 
-// read_events × a transaction that commits late: an event whose id is smaller than one already
-// committed is not skipped. The first session holds an order's confirm (and its event, the
-// smaller id) in an open transaction; a second order's event (the larger id) commits. A reader
-// by id alone would see only the larger id and move past the smaller; read_events shows neither
-// until the older transaction ends, then both, in commit-safe order.
-class DbEventsRaceTest : public DbRaceTest {};
+// read_events × the relay. The relay numbers events while it holds its lock and commits them in
+// that order; a reader takes the lock shared, so it waits for a relay that has numbered events
+// and not yet committed them (shown waiting in pg_locks) and can never see number n+1 before n,
+// on any node. And an event whose id is smaller than one already committed (its transaction ran
+// longer) is published after that one and read after it: a reader by id alone would have moved
+// past it for good.
+class DbEventsRaceTest : public DbRaceTest {
+ protected:
+  // The order ids of the events after `cursor`, in the stream's order.
+  static std::string Read(Session* session, const std::string& cursor) {
+    return session
+        ->Run(
+            "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
+            "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
+            {cursor})
+        .value;
+  }
+};
 
-TEST_F(DbEventsRaceTest, AnEventThatCommitsAfterALaterIdIsNotSkipped) {
-  // The end of the stream as it is now (earlier tests left events): page until a page is empty.
+TEST_F(DbEventsRaceTest, AReaderWaitsForTheRelayAndNoEventIsSkipped) {
+  // Everything earlier tests left is published, and the cursor is at the end of the stream.
+  for (int i = 0; i < 1000 && QueryValue("SELECT orderflow.publish_outbox(10000)::text") != "0";
+       ++i) {
+  }
   std::string cursor;
   for (int page = 0; page < 10000; ++page) {
-    const std::string next = QueryValue(
-        "SELECT orderflow.read_events(NULLIF($1, ''), 1000) ->> 'next'", {cursor});
+    const std::string next =
+        QueryValue("SELECT orderflow.read_events(NULLIF($1, ''), 1000) ->> 'next'", {cursor});
     if (next == cursor) break;
     cursor = next;
   }
@@ -713,22 +729,27 @@ TEST_F(DbEventsRaceTest, AnEventThatCommitsAfterALaterIdIsNotSkipped) {
   Execute("SELECT orderflow.process_order($1, 5, 'w')", {early});
   const long early_id = QueryCount("SELECT id FROM orderflow.outbox WHERE order_id = $1", {early});
   ASSERT_GT(early_id, std::stol(late_id)) << "the id order is the reverse of the commit order";
-  EXPECT_EQ(
-      QueryCount("SELECT count(*) FROM orderflow.outbox WHERE id > $1::bigint - 1", {late_id}), 1)
-      << "a reader by id sees only the later id now, and would move past the other";
-  const std::string before = QueryValue(
-      "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
-      "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
-      {cursor});
-  EXPECT_EQ(before.find(early), std::string::npos)
-      << "read_events holds the committed event back while an older transaction may still add one";
+  Session reader;
+  EXPECT_EQ(Read(&reader, cursor), "") << "nothing is read before the relay publishes it";
+  EXPECT_EQ(QueryValue("SELECT orderflow.publish_outbox(100)::text"), "1")
+      << "the relay publishes the committed event; the other is not visible to it yet";
+  EXPECT_EQ(Read(&reader, cursor), early);
   holder.Must("COMMIT");
-  const std::string after = QueryValue(
-      "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
-      "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
-      {cursor});
-  EXPECT_EQ(after, before.empty() ? late + "," + early : before + "," + late + "," + early)
-      << "once it committed: the late event, then the other, none skipped";
+
+  // A relay that has numbered the late event and not committed: the reader waits for it.
+  Session relay;
+  relay.Must("BEGIN");
+  ASSERT_EQ(relay.Run("SELECT orderflow.publish_outbox(100)::text").value, "1");
+  Background read(&reader,
+                  "SELECT string_agg(e ->> 'orderId', ',') FROM jsonb_array_elements("
+                  "orderflow.read_events(NULLIF($1, ''), 1000) -> 'events') AS e",
+                  {cursor});
+  EXPECT_TRUE(BlockedBy(read, relay.pid(), "the relay"));
+  relay.Must("COMMIT");
+  const Outcome after = read.Wait();
+  EXPECT_EQ(after.sqlstate, "") << after.Describe();
+  EXPECT_EQ(after.value, early + "," + late)
+      << "in the order published: the later id, then the other, none skipped";
 }
 
 // The circuit row and the rate buckets are shared by every order of a provider: a session
