@@ -8,6 +8,8 @@
 --     shard of its order id, so a delegated call runs on one node.
 --   by Idempotency-Key, colocated with each other: idempotency_keys, orders. A create touches
 --     the key's shard only; GET /orders/{id} knows only the id and asks every shard.
+--   by provider, colocated with each other: rate_buckets, circuit_calls. A provider call's lease
+--     takes a token and its report counts the outcome on the provider's shard: one row there.
 --   reference (a copy on every node, read locally): the rules stored as data, the settings,
 --     inventory, faults, and the providers' circuits and webhooks. Writes to them are rare
 --     (operators, drills, tracked stock, a circuit's transitions) and cost a two-phase commit
@@ -66,8 +68,7 @@ BEGIN
             'orderflow.retry_policies', 'orderflow.step_errors', 'orderflow.currencies',
             'orderflow.effect_policies', 'orderflow.provider_outcomes',
             'orderflow.provider_object_statuses', 'orderflow.providers', 'orderflow.event_types',
-            'orderflow.circuit_transitions', 'orderflow.circuits', 'orderflow.rate_buckets',
-            'orderflow.circuit_calls', 'orderflow.webhooks', 'orderflow.faults',
+            'orderflow.circuit_transitions', 'orderflow.circuits', 'orderflow.webhooks', 'orderflow.faults',
             'orderflow.inventory', 'orderflow.finished_counts']::regclass[] LOOP
             IF NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = v_table) THEN
                 PERFORM create_reference_table(v_table);
@@ -78,14 +79,21 @@ BEGIN
             FOREIGN KEY (from_status) REFERENCES orderflow.workflow_statuses (status) ON DELETE CASCADE;
         ALTER TABLE orderflow.workflow_transitions ADD CONSTRAINT workflow_transitions_to_status_fkey
             FOREIGN KEY (to_status) REFERENCES orderflow.workflow_statuses (status) ON DELETE CASCADE;
-        ALTER TABLE orderflow.rate_buckets ADD CONSTRAINT rate_buckets_provider_fkey
-            FOREIGN KEY (provider) REFERENCES orderflow.circuits (provider) ON DELETE CASCADE;
-
         PERFORM create_distributed_table('orderflow.workflows', 'order_id');
         PERFORM create_distributed_table(t, 'order_id', colocate_with => 'orderflow.workflows')
            FROM unnest(ARRAY['orderflow.workflow_steps', 'orderflow.payments', 'orderflow.reservations',
                              'orderflow.effects', 'orderflow.outbox', 'orderflow.history',
                              'orderflow.finished_count_deltas']::regclass[]) AS t;
+
+        -- A provider's rate buckets and call counts: by provider, each provider's rows on one
+        -- shard. A lease or a report writes one row there (a row lock, SKIP LOCKED as on plain
+        -- PostgreSQL) instead of a reference-table row on every node, which Citus serializes
+        -- with every other write to that table.
+        PERFORM create_distributed_table('orderflow.rate_buckets', 'provider', colocate_with => 'none');
+        PERFORM create_distributed_table('orderflow.circuit_calls', 'provider',
+                                         colocate_with => 'orderflow.rate_buckets');
+        ALTER TABLE orderflow.rate_buckets ADD CONSTRAINT rate_buckets_provider_fkey
+            FOREIGN KEY (provider) REFERENCES orderflow.circuits (provider) ON DELETE CASCADE;
 
         PERFORM create_distributed_table('orderflow.idempotency_keys', 'key', colocate_with => 'none');
         PERFORM create_distributed_table('orderflow.orders', 'idempotency_key',

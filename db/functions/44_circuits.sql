@@ -95,14 +95,25 @@ COMMENT ON FUNCTION orderflow._refilled(double precision, timestamptz, numeric, 
     'Internal: a bucket stripe''s tokens at p_now (refilled at rate/stripes per second, capped).';
 
 -- _tokens(provider, now) → double precision: tokens left across the provider's stripes, null
--- when it has no rate limit.
+-- when it has no rate limit. PL/pgSQL, not SQL: Citus cannot plan a SQL function's statement on
+-- a distributed table (rate_buckets is one, by provider) with its parameters.
 CREATE OR REPLACE FUNCTION orderflow._tokens(p_provider text, p_now timestamptz)
 RETURNS double precision
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT sum(orderflow._refilled(b.tokens, b.refilled_at, c.rate_per_second, p_now))
-      FROM orderflow.circuits c JOIN orderflow.rate_buckets b ON b.provider = c.provider
-     WHERE c.provider = p_provider AND c.rate_per_second IS NOT NULL
+DECLARE
+    v_rate   numeric;
+    v_tokens double precision;
+BEGIN
+    SELECT c.rate_per_second INTO v_rate FROM orderflow.circuits c WHERE c.provider = p_provider;
+    IF v_rate IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT sum(orderflow._refilled(b.tokens, b.refilled_at, v_rate, p_now)) INTO v_tokens
+      FROM orderflow.rate_buckets b
+     WHERE b.provider = p_provider;
+    RETURN v_tokens;
+END
 $$;
 COMMENT ON FUNCTION orderflow._tokens(text, timestamptz) IS
     'Internal: the provider''s tokens now (sum of its stripes), null without a rate limit.';
