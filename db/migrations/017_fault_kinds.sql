@@ -10,21 +10,32 @@
 -- Stored by inject_fault(step, times, order_id, delay_ms, sqlstate, message) (70_operator.sql),
 -- taken by _take_fault and raised by _run_steps (40_process_order.sql) where every injected
 -- fault is raised: inside the step's exception block.
-ALTER TABLE orderflow.faults
-    ALTER COLUMN transient DROP NOT NULL,
-    ADD COLUMN delay_ms integer NOT NULL DEFAULT 0,
-    ADD COLUMN sqlstate text,
-    ADD COLUMN message  text,
-    ADD CONSTRAINT faults_delay_ms_range CHECK (delay_ms BETWEEN 0 AND 60000),
-    -- An error's SQLSTATE: five digits or capitals, not of the classes that are no error
-    -- (00 success, 01 warning, 02 no data).
-    ADD CONSTRAINT faults_sqlstate_is_error
-        CHECK (sqlstate IS NULL OR (sqlstate ~ '^[0-9A-Z]{5}$' AND left(sqlstate, 2) NOT IN ('00', '01', '02'))),
-    ADD CONSTRAINT faults_message_length CHECK (message IS NULL OR char_length(message) BETWEEN 1 AND 500),
-    ADD CONSTRAINT faults_message_needs_sqlstate CHECK (message IS NULL OR sqlstate IS NOT NULL),
-    ADD CONSTRAINT faults_one_kind
-        CHECK ((transient IS NOT NULL AND delay_ms = 0 AND sqlstate IS NULL)
-               OR (transient IS NULL AND (delay_ms > 0 OR sqlstate IS NOT NULL)));
+-- Written for a database already placed on Citus too (faults is a reference table there): one
+-- subcommand per ALTER TABLE (Citus runs ADD CONSTRAINT only on its own), and DROP NOT NULL and
+-- ADD CONSTRAINT through EXECUTE, because Citus sends those to the workers with the text of the
+-- whole query they came in, and --migrate sends this file as one query ("cannot insert
+-- multiple commands into a prepared statement").
+ALTER TABLE orderflow.faults ADD COLUMN delay_ms integer NOT NULL DEFAULT 0;
+ALTER TABLE orderflow.faults ADD COLUMN sqlstate text;
+ALTER TABLE orderflow.faults ADD COLUMN message text;
+DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE orderflow.faults ALTER COLUMN transient DROP NOT NULL';
+    EXECUTE 'ALTER TABLE orderflow.faults ADD CONSTRAINT faults_delay_ms_range
+                 CHECK (delay_ms BETWEEN 0 AND 60000)';
+    -- An error's SQLSTATE: five digits or capitals, not of the classes that are no error (00
+    -- success, 01 warning, 02 no data).
+    EXECUTE $c$ALTER TABLE orderflow.faults ADD CONSTRAINT faults_sqlstate_is_error
+                 CHECK (sqlstate IS NULL OR (sqlstate ~ '^[0-9A-Z]{5}$' AND left(sqlstate, 2) NOT IN ('00', '01', '02')))$c$;
+    EXECUTE 'ALTER TABLE orderflow.faults ADD CONSTRAINT faults_message_length
+                 CHECK (message IS NULL OR char_length(message) BETWEEN 1 AND 500)';
+    EXECUTE 'ALTER TABLE orderflow.faults ADD CONSTRAINT faults_message_needs_sqlstate
+                 CHECK (message IS NULL OR sqlstate IS NOT NULL)';
+    EXECUTE 'ALTER TABLE orderflow.faults ADD CONSTRAINT faults_one_kind
+                 CHECK ((transient IS NOT NULL AND delay_ms = 0 AND sqlstate IS NULL)
+                        OR (transient IS NULL AND (delay_ms > 0 OR sqlstate IS NOT NULL)))';
+END
+$$;
 COMMENT ON COLUMN orderflow.faults.transient IS
     'A fail fault: true raises OFT01 (retried), false OFP01 (for good); null: a custom fault (delay_ms, sqlstate).';
 COMMENT ON COLUMN orderflow.faults.delay_ms IS
