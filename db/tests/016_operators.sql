@@ -77,8 +77,8 @@ SELECT is((SELECT (remaining, transient, delay_ms, sqlstate, message) FROM order
           ROW(2, NULL::boolean, 0, 'P0001'::text, NULL::text), 'it is stored as a custom fault for that order');
 SELECT is(orderflow.process_order('op16-h', 1, 'widget') ->> 'error', 'charge failed: internal error',
           'an SQLSTATE step_errors does not know fails the step for good, with the stable sentence');
-SELECT is((SELECT (last_sqlstate, last_detail) FROM orderflow.workflow_steps WHERE order_id = 'op16-h' AND step = 'charge'),
-          ROW('P0001'::text, 'injected P0001 fault in charge'::text),
+SELECT is((SELECT ARRAY[last_sqlstate, last_detail] FROM orderflow.workflow_steps WHERE order_id = 'op16-h' AND step = 'charge'),
+          ARRAY['P0001', 'injected P0001 fault in charge'],
           'the step keeps the SQLSTATE and, without a message given, the default one');
 SELECT is((SELECT remaining FROM orderflow.faults WHERE order_id = 'op16-h' AND step = 'charge'), 1,
           'one run used one of its two');
@@ -88,9 +88,9 @@ SELECT is(orderflow.inject_fault('reserve', 1, 'op16-i', 0, '40001', 'could not 
           'a custom fault with a transient SQLSTATE');
 SELECT is(orderflow.process_order('op16-i', 1, 'widget') ->> 'status', 'reserving',
           'is retried, as a real serialization failure in the step would be');
-SELECT is((SELECT (last_sqlstate, last_error, last_detail) FROM orderflow.workflow_steps
+SELECT is((SELECT ARRAY[last_sqlstate, last_error, last_detail] FROM orderflow.workflow_steps
             WHERE order_id = 'op16-i' AND step = 'reserve'),
-          ROW('40001'::text, 'serialization failure, will retry'::text, 'could not serialize access'::text),
+          ARRAY['40001', 'serialization failure, will retry', 'could not serialize access'],
           'with step_errors'' sentence for clients and the given message for operators');
 SELECT is(orderflow.process_order('op16-i') ->> 'status', 'completed', 'its next run completes');
 SELECT is(orderflow.inject_fault('confirm', 1, 'op16-j', 50, NULL, NULL), 1, 'a delay alone');
