@@ -10,8 +10,9 @@
 --   2. its workflow_steps rows (updated only while 1 is held), then its effects rows (the
 --      provider calls, 45_effects.sql; claim_effects takes these alone, with SKIP LOCKED)
 --   3. the faults row of the step, while a fault is injected for it: the order's own (a drill
---      scoped to it by inject_fault(step, times, transient, order_id)), else the one for every
---      order (the 3-argument form); one of them per run of a step, never both
+--      scoped to it by inject_fault(step, times, transient, order_id) or by inject_fault(step,
+--      times, order_id, delay_ms, sqlstate, message)), else the one for every order (the
+--      3-argument form); one of them per run of a step, never both
 --   4. the inventory row of the order's item (reserve, and release in compensation)
 --   5. unique index entries of payments / reservations / outbox (the effects)
 --   6. a provider's circuits row, circuit_calls stripe, rate_buckets stripe (44_circuits.sql),
@@ -87,35 +88,50 @@ $$;
 COMMENT ON FUNCTION orderflow._check_same_order(orderflow.workflows, numeric, text, text) IS
     'Internal: raises OF409 when a given amount, item or payment method differs from the workflow''s.';
 
--- _take_fault(step, order_id) → boolean: uses up one injected fault of the step for this order:
--- the order's own first (deleted once used up: a scoped drill leaves nothing behind), else the
--- one for every order; true = transient, false = permanent, null = none injected.
-CREATE OR REPLACE FUNCTION orderflow._take_fault(p_step text, p_order_id text)
-RETURNS boolean
+-- _take_fault(step, order_id) → (sqlstate, message, delay_ms): uses up one injected fault of
+-- the step for this order: the order's own first (deleted once used up: a scoped drill leaves
+-- nothing behind), else the one for every order. Returns what the step is to do: wait
+-- p_delay_ms, then raise p_sqlstate with p_message (a fail fault: OFT01 transient or OFP01
+-- permanent, no wait); all null/0 when none is injected.
+CREATE OR REPLACE FUNCTION orderflow._take_fault(p_step text, p_order_id text, OUT p_sqlstate text,
+                                                 OUT p_message text, OUT p_delay_ms integer)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     v_transient boolean;
     v_remaining integer;
 BEGIN
-    UPDATE orderflow.faults SET remaining = remaining - 1
-     WHERE order_id = p_order_id AND step = p_step AND remaining > 0
-    RETURNING transient, remaining INTO v_transient, v_remaining;
+    UPDATE orderflow.faults f SET remaining = f.remaining - 1
+     WHERE f.order_id = p_order_id AND f.step = p_step AND f.remaining > 0
+    RETURNING f.transient, f.remaining, f.sqlstate, f.message, f.delay_ms
+         INTO v_transient, v_remaining, p_sqlstate, p_message, p_delay_ms;
     IF FOUND THEN
         IF v_remaining = 0 THEN
-            DELETE FROM orderflow.faults WHERE order_id = p_order_id AND step = p_step;
+            DELETE FROM orderflow.faults f WHERE f.order_id = p_order_id AND f.step = p_step;
         END IF;
-        RETURN v_transient;
+    ELSE
+        UPDATE orderflow.faults f SET remaining = f.remaining - 1
+         WHERE f.order_id IS NULL AND f.step = p_step AND f.remaining > 0
+        RETURNING f.transient, f.sqlstate, f.message, f.delay_ms
+             INTO v_transient, p_sqlstate, p_message, p_delay_ms;
+        IF NOT FOUND THEN
+            p_delay_ms := 0;
+            RETURN;
+        END IF;
     END IF;
-    UPDATE orderflow.faults SET remaining = remaining - 1
-     WHERE order_id IS NULL AND step = p_step AND remaining > 0
-    RETURNING transient INTO v_transient;
-    RETURN v_transient;
+    IF v_transient IS NOT NULL THEN
+        p_sqlstate := CASE WHEN v_transient THEN 'OFT01' ELSE 'OFP01' END;
+        p_message := format('injected %s fault in %s', CASE WHEN v_transient THEN 'transient' ELSE 'permanent' END,
+                            p_step);
+    ELSIF p_sqlstate IS NOT NULL AND p_message IS NULL THEN
+        p_message := format('injected %s fault in %s', p_sqlstate, p_step);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION orderflow._take_fault(text, text) IS
     'Internal: uses up one injected fault of the step for the order (its own first, else the one '
-    'for every order): true transient, false permanent, null none.';
+    'for every order): the SQLSTATE and message to raise (OFT01/OFP01 for a fail fault) and the '
+    'ms to wait first; null, null, 0 when none.';
 
 -- _checkpoint(workflow, steps, ms, now) → void: records that p_steps completed at p_now, having
 -- taken p_ms milliseconds each: one statement for all the steps of a run.
@@ -165,7 +181,7 @@ DECLARE
     v_ms      double precision[] := '{}';
     v_step    text;
     v_faults  boolean;
-    v_fault   boolean;
+    v_fault   record;     -- _take_fault's answer, for the current step (read only while v_faults)
     v_started timestamptz;
     v_waiting boolean := false;
     v_state   text;
@@ -186,12 +202,21 @@ BEGIN
         CONTINUE WHEN v_step = ANY (v_done);
         -- Taken outside the step's block, so that the fault is used up even though the
         -- step's subtransaction rolls back.
-        v_fault := CASE WHEN v_faults THEN orderflow._take_fault(v_step, p_wf.order_id) END;
+        IF v_faults THEN
+            SELECT * INTO v_fault FROM orderflow._take_fault(v_step, p_wf.order_id);
+        END IF;
         v_started := clock_timestamp();
         BEGIN
-            IF v_fault IS NOT NULL THEN
-                RAISE EXCEPTION 'injected % fault in %', CASE WHEN v_fault THEN 'transient' ELSE 'permanent' END, v_step
-                    USING ERRCODE = CASE WHEN v_fault THEN 'OFT01' ELSE 'OFP01' END;
+            -- Raised here, inside the step, as a real error of the step would be: the same
+            -- handler, the same classification by SQLSTATE (step_errors), and a wait that a
+            -- statement timeout cancels (57014 is not caught: the call stops).
+            IF v_faults THEN
+                IF v_fault.p_delay_ms > 0 THEN
+                    PERFORM pg_sleep(v_fault.p_delay_ms / 1000.0);
+                END IF;
+                IF v_fault.p_sqlstate IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = v_fault.p_sqlstate, MESSAGE = v_fault.p_message;
+                END IF;
             END IF;
             CASE v_step
                 WHEN 'charge' THEN v_waiting := orderflow._charge(p_wf, p_now);

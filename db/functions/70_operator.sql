@@ -24,10 +24,13 @@ $$;
 COMMENT ON FUNCTION orderflow.set_stock(text, integer) IS
     'Tracks an item with on_hand units in stock (upsert); null stops tracking it. 22023 bad arguments.';
 
--- _inject_fault(step, times, transient, order_id) → integer: checks the arguments both forms of
--- inject_fault share and stores the fault for that order (null: every order); times 0 clears it.
-CREATE OR REPLACE FUNCTION orderflow._inject_fault(p_step text, p_times integer, p_transient boolean,
-                                                   p_order_id text)
+-- _inject_fault(step, times, order_id, transient, delay_ms, sqlstate, message) → integer: checks
+-- the arguments every form of inject_fault shares and stores the fault for that order (null:
+-- every order), replacing the one it had for the step; times 0 clears it. A fail fault has
+-- transient, a custom one (transient null) a delay, an SQLSTATE or both (017_fault_kinds.sql).
+CREATE OR REPLACE FUNCTION orderflow._inject_fault(p_step text, p_times integer, p_order_id text,
+                                                   p_transient boolean, p_delay_ms integer,
+                                                   p_sqlstate text, p_message text)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -38,25 +41,23 @@ BEGIN
     IF p_times IS NULL OR p_times NOT BETWEEN 0 AND 1000000 THEN
         RAISE EXCEPTION 'times must be from 0 to 1000000' USING ERRCODE = '22023';
     END IF;
-    IF p_transient IS NULL THEN
-        RAISE EXCEPTION 'transient must be true or false' USING ERRCODE = '22023';
-    END IF;
     IF p_times = 0 AND p_order_id IS NOT NULL THEN
         -- A cleared scoped drill leaves no row (the every-order row stays, at 0, as it always did).
         DELETE FROM orderflow.faults WHERE order_id = p_order_id AND step = p_step;
         RETURN 0;
     END IF;
-    INSERT INTO orderflow.faults (step, order_id, remaining, transient, injected_at)
-    VALUES (p_step, p_order_id, p_times, p_transient, orderflow.clock_now())
+    INSERT INTO orderflow.faults (step, order_id, remaining, transient, delay_ms, sqlstate, message, injected_at)
+    VALUES (p_step, p_order_id, p_times, p_transient, p_delay_ms, p_sqlstate, p_message, orderflow.clock_now())
     ON CONFLICT ON CONSTRAINT faults_scope DO UPDATE
         SET remaining = EXCLUDED.remaining, transient = EXCLUDED.transient,
+            delay_ms = EXCLUDED.delay_ms, sqlstate = EXCLUDED.sqlstate, message = EXCLUDED.message,
             injected_at = EXCLUDED.injected_at;
     RETURN p_times;
 END
 $$;
-COMMENT ON FUNCTION orderflow._inject_fault(text, integer, boolean, text) IS
-    'Internal: checks inject_fault''s arguments and stores the fault for one order (null: every '
-    'order); times 0 clears it. 22023 bad arguments.';
+COMMENT ON FUNCTION orderflow._inject_fault(text, integer, text, boolean, integer, text, text) IS
+    'Internal: checks the step and times of inject_fault and stores the fault (fail or custom) for '
+    'one order (null: every order), replacing its previous one; times 0 clears it. 22023 bad arguments.';
 
 -- inject_fault(step, times, transient) → integer: the next p_times runs of p_step fail, for
 -- every order (test systems; on a live system scope the drill to one order, below).
@@ -66,7 +67,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN orderflow._inject_fault(p_step, p_times, p_transient, NULL);
+    IF p_transient IS NULL THEN
+        RAISE EXCEPTION 'transient must be true or false' USING ERRCODE = '22023';
+    END IF;
+    RETURN orderflow._inject_fault(p_step, p_times, NULL, p_transient, 0, NULL, NULL);
 END
 $$;
 COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean) IS
@@ -85,13 +89,61 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM orderflow._check_text('orderId', p_order_id, 200);
-    RETURN orderflow._inject_fault(p_step, p_times, p_transient, p_order_id);
+    IF p_transient IS NULL THEN
+        RAISE EXCEPTION 'transient must be true or false' USING ERRCODE = '22023';
+    END IF;
+    RETURN orderflow._inject_fault(p_step, p_times, p_order_id, p_transient, 0, NULL, NULL);
 END
 $$;
 COMMENT ON FUNCTION orderflow.inject_fault(text, integer, boolean, text) IS
     'Scoped drills: the next p_times runs of the step fail for that one order only (it may not '
     'exist yet), transiently or for good; p_times 0 clears. Other orders are untouched. 22023 bad '
     'arguments.';
+
+-- inject_fault(step, times, order_id, delay_ms, sqlstate, message) → integer: custom scoped
+-- drills: the next p_times runs of p_step for that one order (it may not exist yet) wait
+-- p_delay_ms inside the step, then raise p_sqlstate with p_message (default "injected
+-- <sqlstate> fault in <step>"); a null p_sqlstate only delays the step, which then runs. The
+-- raised error is handled as one of that SQLSTATE raised by the step itself: step_errors decides
+-- retry or failure and the sentence clients see; the message stays the operators' detail; a
+-- statement timeout during the wait cancels the call. Replaces the order's fault of that step;
+-- p_times 0 clears it. 22023 bad arguments: a missing order id, p_delay_ms not from 0 to 60000,
+-- p_sqlstate not five digits or capitals of an error class (00, 01 and 02 are not errors), a
+-- message without an SQLSTATE or longer than 500 characters, neither a delay nor an SQLSTATE.
+-- Every argument is required (no defaults): no call of the other forms can resolve to this one.
+CREATE OR REPLACE FUNCTION orderflow.inject_fault(p_step text, p_times integer, p_order_id text,
+                                                  p_delay_ms integer, p_sqlstate text, p_message text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderflow._check_text('orderId', p_order_id, 200);
+    IF p_delay_ms IS NULL OR p_delay_ms NOT BETWEEN 0 AND 60000 THEN
+        RAISE EXCEPTION 'delay_ms must be from 0 to 60000' USING ERRCODE = '22023';
+    END IF;
+    IF p_sqlstate IS NOT NULL AND (p_sqlstate !~ '^[0-9A-Z]{5}$' OR left(p_sqlstate, 2) IN ('00', '01', '02')) THEN
+        RAISE EXCEPTION 'sqlstate must be five digits or capital letters, of an error class (not 00, 01 or 02)'
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_message IS NOT NULL THEN
+        IF p_sqlstate IS NULL THEN
+            RAISE EXCEPTION 'message needs a sqlstate' USING ERRCODE = '22023';
+        END IF;
+        IF char_length(p_message) NOT BETWEEN 1 AND 500 THEN
+            RAISE EXCEPTION 'message must be a string of 1 to 500 characters' USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    IF p_times > 0 AND p_delay_ms = 0 AND p_sqlstate IS NULL THEN  -- (a null p_times: 22023 below)
+        RAISE EXCEPTION 'a fault needs a delay_ms above 0 or a sqlstate' USING ERRCODE = '22023';
+    END IF;
+    RETURN orderflow._inject_fault(p_step, p_times, p_order_id, NULL, p_delay_ms, p_sqlstate, p_message);
+END
+$$;
+COMMENT ON FUNCTION orderflow.inject_fault(text, integer, text, integer, text, text) IS
+    'Custom scoped drills: the next p_times runs of the step for that one order wait p_delay_ms, then '
+    'raise p_sqlstate with p_message (handled as that error raised by the step; null p_sqlstate: the '
+    'step runs, late); p_times 0 clears. 22023 bad arguments.';
 
 -- prune(older_than) → bigint: deletes expired idempotency keys, the workflows that finished more
 -- than p_older_than ago (with their steps, reservations and history, taken off the finished counts) and

@@ -34,8 +34,8 @@ TO orderflow_api;
 
 -- orderflow_operator: what a person on call needs, decided function by function (every function
 -- without a leading underscore in db/functions):
---   granted, they steer: set_stock, inject_fault (both forms: the scoped one is the drill for a
---     live system), resume_now, cancel_order, prune, set_provider, reset_circuit, redrive,
+--   granted, they steer: set_stock, inject_fault (every form: the scoped ones, fail and custom,
+--     are the drills for a live system), resume_now, cancel_order, prune, set_provider, reset_circuit, redrive,
 --     add_webhook, set_webhook, enable_webhook, remove_webhook, rotate_webhook_secret (add and
 --     rotate show the new secret once, to whoever makes it; an existing secret is never shown);
 --   granted, they read: get_workflow, get_order, list_workflows, workflow_counts,
@@ -60,6 +60,7 @@ GRANT EXECUTE ON FUNCTION
     orderflow.set_stock(text, integer),
     orderflow.inject_fault(text, integer, boolean),
     orderflow.inject_fault(text, integer, boolean, text),
+    orderflow.inject_fault(text, integer, text, integer, text, text),
     orderflow.resume_now(text),
     orderflow.cancel_order(text, text),
     orderflow.prune(interval),

@@ -83,6 +83,7 @@ SELECT is((SELECT array_agg(replace(p.oid::regprocedure::text, 'orderflow.', '')
                 'console_order(text)', 'console_overview()', 'console_redrive(bigint,text)',
                 'enable_webhook(bigint)', 'get_order(text)', 'get_workflow(text)',
                 'inject_fault(text,integer,boolean)', 'inject_fault(text,integer,boolean,text)',
+                'inject_fault(text,integer,text,integer,text,text)',
                 'list_workflows(text,text,timestamp with time zone,timestamp with time zone,text,text,integer)',
                 'order_history(text)', 'provider_health()', 'prune(interval)',
                 'read_events(text,integer)',

@@ -90,14 +90,8 @@ SELECT orderflow.process_order('sm-ov', 5, 'sm-item');                    -- res
 SELECT orderflow.inject_fault('charge', 1, true);
 SELECT orderflow.process_order('sm-ok', 5, 'widget');                     -- waits on charge
 SELECT orderflow.set_stock('sm-item', 2147483647);                        -- the release will overflow
--- and its confirm fails for good (a fault of its own: injected faults are shared by all orders)
-CREATE FUNCTION pg_temp.fail_confirm() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'confirm refused by the test' USING ERRCODE = 'OFP01';
-END
-$$;
-CREATE TRIGGER fail_confirm BEFORE INSERT ON orderflow.outbox
-    FOR EACH ROW WHEN (NEW.order_id = 'sm-ov') EXECUTE FUNCTION pg_temp.fail_confirm();
+-- and its confirm fails for good: a drill of its own (the one above was for every order).
+SELECT orderflow.inject_fault('confirm', 1, false, 'sm-ov');
 SELECT orderflow.pin_clock('2030-01-01 00:30:00+00');
 SELECT is(orderflow.resume_due(10), 2, 'both due workflows are claimed');
 SELECT is(orderflow.get_workflow('sm-ok')->>'status', 'completed', 'the healthy one completes in the same batch');
@@ -116,7 +110,8 @@ SELECT is((orderflow.workflow_counts()->>'suspended')::int >= 1, true, 'suspende
 SELECT ok(EXISTS (SELECT 1 FROM orderflow.stuck_workflows WHERE order_id = 'sm-ov'), 'and listed as stuck');
 -- The operator fixes the cause and resumes it.
 SELECT orderflow.set_stock('sm-item', 10);
-DROP TRIGGER fail_confirm ON orderflow.outbox;
+-- and ends the drill, still armed: the suspended run was rolled back, its use of the fault too.
+SELECT orderflow.inject_fault('confirm', 0, false, 'sm-ov');
 SELECT is(orderflow.resume_now('sm-ov')->>'status', 'completed', 'resume_now runs it once the cause is fixed');
 SELECT throws_ok($$SELECT orderflow.resume_now('sm-none')$$, 'OF404', NULL, 'resume_now of an unknown order is OF404');
 

@@ -85,14 +85,8 @@ SELECT is(orderflow.clock_now(), '2099-01-01 00:00:00+00'::timestamptz, 'while t
 SELECT orderflow.unpin_clock();
 
 -- A cancelled statement stops: statement_timeout inside a step is not caught as a step failure.
-CREATE FUNCTION pg_temp.slow_charge() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_sleep(2);
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER slow_charge BEFORE INSERT ON orderflow.payments
-    FOR EACH ROW WHEN (NEW.order_id = 'in-slow') EXECUTE FUNCTION pg_temp.slow_charge();
+-- A drill makes this order's charge wait 2 s inside the step (where a slow provider or lock would).
+SELECT orderflow.inject_fault('charge', 1, 'in-slow', 2000, NULL, NULL);
 -- (throws_ok cannot see it: PL/pgSQL's WHEN OTHERS does not catch query_canceled, so this
 -- catches it by name. Had a step caught it, process_order would return a state.)
 CREATE FUNCTION pg_temp.try_slow() RETURNS text LANGUAGE plpgsql AS $$
@@ -107,24 +101,18 @@ SET LOCAL statement_timeout = '200ms';
 SELECT is(pg_temp.try_slow(), 'cancelled', 'a statement timeout inside a step cancels the call');
 RESET statement_timeout;
 SELECT is(orderflow.get_workflow('in-slow'), NULL, 'and nothing of it is committed');
-DROP TRIGGER slow_charge ON orderflow.payments;
+SELECT orderflow.inject_fault('charge', 0, 'in-slow', 0, NULL, NULL);  -- still armed: its use rolled back too
 
--- Internal errors reach clients as stable sentences; the detail stays with operators.
-CREATE FUNCTION pg_temp.leaky_charge() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'duplicate key value violates unique constraint "payments_idempotency_key_key"'
-        USING ERRCODE = '23505';
-END
-$$;
-CREATE TRIGGER leaky_charge BEFORE INSERT ON orderflow.payments
-    FOR EACH ROW WHEN (NEW.order_id = 'in-leak') EXECUTE FUNCTION pg_temp.leaky_charge();
+-- Internal errors reach clients as stable sentences; the detail stays with operators. A drill
+-- raises in this order's charge the error a unique index would, with its constraint's name.
+SELECT orderflow.inject_fault('charge', 1, 'in-leak', 0, '23505',
+                              'duplicate key value violates unique constraint "payments_idempotency_key_key"');
 CREATE TEMP TABLE leak AS SELECT orderflow.process_order('in-leak', 1, 'w') AS state;
 SELECT is((SELECT state->>'error' FROM leak), 'charge failed: internal error', 'the error is a stable sentence');
 SELECT doesnt_imatch((SELECT state::text FROM leak), 'constraint|duplicate key', 'no constraint name or database text in the state');
 SELECT is((SELECT last_detail FROM orderflow.workflow_steps WHERE order_id = 'in-leak' AND step = 'charge'),
           'duplicate key value violates unique constraint "payments_idempotency_key_key"',
           'the database''s message is kept for operators');
-DROP TRIGGER leaky_charge ON orderflow.payments;
 
 -- prune never deletes an event that was not published.
 SELECT orderflow.pin_clock('2031-01-01 00:00:00+00');

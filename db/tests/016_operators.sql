@@ -1,7 +1,7 @@
--- Operators (issue 12): drills scoped to one order, the 3-argument drill unchanged, and
+-- Operators (issue 12): drills scoped to one order (fail and custom ones), the 3-argument drill unchanged, and
 -- list_workflows' filters, cursor and arguments.
 BEGIN;
-SELECT plan(67);
+SELECT plan(99);
 
 SELECT orderflow.pin_clock('2032-01-01 00:00:00+00');
 UPDATE orderflow.faults SET remaining = 0;
@@ -67,6 +67,75 @@ SELECT throws_ok($$SELECT orderflow.inject_fault('charge', -1, true, 'op16-x')$$
                  'times must be from 0 to 1000000', 'scoped: negative times');
 SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, NULL, 'op16-x')$$, '22023',
                  'transient must be true or false', 'scoped: null transient');
+
+-- Custom scoped drills (017_fault_kinds.sql): an SQLSTATE and message raised inside the step,
+-- handled as that error raised there; a delay inside the step.
+SELECT is(orderflow.inject_fault('charge', 2, 'op16-h', 0, 'P0001', NULL), 2,
+          'the custom form returns the count');
+SELECT is((SELECT (remaining, transient, delay_ms, sqlstate, message) FROM orderflow.faults
+            WHERE order_id = 'op16-h' AND step = 'charge'),
+          ROW(2, NULL::boolean, 0, 'P0001'::text, NULL::text), 'it is stored as a custom fault for that order');
+SELECT is(orderflow.process_order('op16-h', 1, 'widget') ->> 'error', 'charge failed: internal error',
+          'an SQLSTATE step_errors does not know fails the step for good, with the stable sentence');
+SELECT is((SELECT ARRAY[last_sqlstate, last_detail] FROM orderflow.workflow_steps WHERE order_id = 'op16-h' AND step = 'charge'),
+          ARRAY['P0001', 'injected P0001 fault in charge'],
+          'the step keeps the SQLSTATE and, without a message given, the default one');
+SELECT is((SELECT remaining FROM orderflow.faults WHERE order_id = 'op16-h' AND step = 'charge'), 1,
+          'one run used one of its two');
+SELECT is(orderflow.inject_fault('charge', 0, 'op16-h', 0, NULL, NULL), 0, 'times 0 clears a custom fault');
+SELECT is((SELECT count(*)::int FROM orderflow.faults WHERE order_id = 'op16-h'), 0, 'and leaves no row');
+SELECT is(orderflow.inject_fault('reserve', 1, 'op16-i', 0, '40001', 'could not serialize access'), 1,
+          'a custom fault with a transient SQLSTATE');
+SELECT is(orderflow.process_order('op16-i', 1, 'widget') ->> 'status', 'reserving',
+          'is retried, as a real serialization failure in the step would be');
+SELECT is((SELECT ARRAY[last_sqlstate, last_error, last_detail] FROM orderflow.workflow_steps
+            WHERE order_id = 'op16-i' AND step = 'reserve'),
+          ARRAY['40001', 'serialization failure, will retry', 'could not serialize access'],
+          'with step_errors'' sentence for clients and the given message for operators');
+SELECT is(orderflow.process_order('op16-i') ->> 'status', 'completed', 'its next run completes');
+SELECT is(orderflow.inject_fault('confirm', 1, 'op16-j', 50, NULL, NULL), 1, 'a delay alone');
+SELECT is(orderflow.process_order('op16-j', 1, 'widget') ->> 'status', 'completed', 'slows the step, which then runs');
+SELECT ok((SELECT total_ms >= 50 FROM orderflow.workflow_steps WHERE order_id = 'op16-j' AND step = 'confirm'),
+          'the wait is inside the step: its time counts it');
+SELECT is(orderflow.inject_fault('charge', 1, 'op16-k', 10, 'OFD01', 'declined by the drill'), 1,
+          'a delay and an SQLSTATE');
+SELECT is(orderflow.inject_fault('charge', 1, true, 'op16-k'), 1, 'replaced by a fail fault');
+SELECT is((SELECT (transient, delay_ms, sqlstate, message) FROM orderflow.faults WHERE order_id = 'op16-k'),
+          ROW(true, 0, NULL::text, NULL::text), 'which keeps nothing of the custom one');
+SELECT throws_ok($$INSERT INTO orderflow.faults (step, order_id, remaining, transient, sqlstate, injected_at)
+                   VALUES ('charge', 'op16-x', 1, true, 'P0001', now())$$, '23514', NULL,
+                 'a row is a fail fault or a custom one, not both (faults_one_kind)');
+
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, NULL, 0, 'P0001', NULL)$$, '22023', 'orderId is required',
+                 'custom: the order id is required (drills are scoped)');
+SELECT throws_ok($$SELECT orderflow.inject_fault('ship', 1, 'op16-x', 0, 'P0001', NULL)$$, '22023',
+                 'step must be one of charge, reserve, confirm', 'custom: unknown step');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', NULL, 'op16-x', 0, 'P0001', NULL)$$, '22023',
+                 'times must be from 0 to 1000000', 'custom: null times');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', -1, NULL, NULL)$$, '22023',
+                 'delay_ms must be from 0 to 60000', 'custom: a negative delay');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 60001, NULL, NULL)$$, '22023',
+                 'delay_ms must be from 0 to 60000', 'custom: a delay over a minute');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', NULL, 'P0001', NULL)$$, '22023',
+                 'delay_ms must be from 0 to 60000', 'custom: a null delay');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, '2350', NULL)$$, '22023',
+                 'sqlstate must be five digits or capital letters, of an error class (not 00, 01 or 02)',
+                 'custom: an SQLSTATE of four characters');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, 'p0001', NULL)$$, '22023',
+                 'sqlstate must be five digits or capital letters, of an error class (not 00, 01 or 02)',
+                 'custom: an SQLSTATE in small letters');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, '01000', NULL)$$, '22023',
+                 'sqlstate must be five digits or capital letters, of an error class (not 00, 01 or 02)',
+                 'custom: a warning is not an error');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 10, NULL, 'no state')$$, '22023',
+                 'message needs a sqlstate', 'custom: a message without an SQLSTATE');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, 'P0001', '')$$, '22023',
+                 'message must be a string of 1 to 500 characters', 'custom: an empty message');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, 'P0001', repeat('m', 501))$$, '22023',
+                 'message must be a string of 1 to 500 characters', 'custom: a message too long');
+SELECT throws_ok($$SELECT orderflow.inject_fault('charge', 1, 'op16-x', 0, NULL, NULL)$$, '22023',
+                 'a fault needs a delay_ms above 0 or a sqlstate', 'custom: neither a delay nor an SQLSTATE');
+SELECT is((SELECT count(*)::int FROM orderflow.faults WHERE order_id = 'op16-x'), 0, 'no refused drill is stored');
 
 -- list_workflows. A history at known times (ties included: the clock is pinned).
 DELETE FROM orderflow.workflows;

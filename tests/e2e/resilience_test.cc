@@ -78,16 +78,23 @@ TEST(MetricsEndToEndTest, ExposesRequestsPoolJanitorAndWorkflowCounts) {
 // A trigger that raises a chosen SQLSTATE on the next `failures` order inserts: a real
 // transient error from the real database, to watch the front retry it. Attempts are counted
 // with a sequence because nextval survives the rollback that the raise causes.
+// The database itself raises 40001 / 40P01 for the next N inserts into orderflow.orders: a
+// trigger that counts attempts in a local table and sequence. On Citus the insert runs on the
+// worker that holds the key's shard (create_order_idempotent is delegated there), so the table,
+// the sequence and the trigger function are created on every node, each node counting its own
+// attempts, and the trigger is created with citus.enable_unsafe_triggers so that Citus puts it
+// on the shards (it refuses triggers on distributed tables otherwise). The error then comes
+// back through the coordinator as the front would meet a real one.
 class FrontRetryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Execute(
+    OnEveryNode(
         "CREATE TABLE IF NOT EXISTS public.orderflow_test_faults (failures int, sqlstate text)");
-    Execute("CREATE SEQUENCE IF NOT EXISTS public.orderflow_test_attempts");
+    OnEveryNode("CREATE SEQUENCE IF NOT EXISTS public.orderflow_test_attempts");
     Fail(0, "40001");
-    Execute(
+    OnEveryNode(
         "CREATE OR REPLACE FUNCTION public.orderflow_test_fail() RETURNS trigger LANGUAGE plpgsql "
-        "AS $$"
+        "AS $body$"
         " DECLARE v_fault public.orderflow_test_faults;"
         " BEGIN"
         "   SELECT * INTO v_fault FROM public.orderflow_test_faults;"
@@ -95,24 +102,48 @@ class FrontRetryTest : public ::testing::Test {
         "     RAISE EXCEPTION 'injected by the test' USING ERRCODE = v_fault.sqlstate;"
         "   END IF;"
         "   RETURN NEW;"
-        " END $$");
-    Execute(
+        " END $body$");
+    WithTriggersOnShards(
         "CREATE TRIGGER orderflow_test_fail BEFORE INSERT ON orderflow.orders"
         " FOR EACH ROW EXECUTE FUNCTION public.orderflow_test_fail()");
     ASSERT_NO_FATAL_FAILURE(server_.Start());
   }
   void TearDown() override {
-    Execute("DROP TRIGGER IF EXISTS orderflow_test_fail ON orderflow.orders");
+    WithTriggersOnShards("DROP TRIGGER IF EXISTS orderflow_test_fail ON orderflow.orders");
+    // On Citus the trigger made the function a distributed object: dropped on the coordinator,
+    // it goes from every node (the workers then have none to drop, and say so harmlessly).
     Execute("DROP FUNCTION IF EXISTS public.orderflow_test_fail()");
-    Execute("DROP TABLE IF EXISTS public.orderflow_test_faults");
-    Execute("DROP SEQUENCE IF EXISTS public.orderflow_test_attempts");
+    OnEveryNode("DROP FUNCTION IF EXISTS public.orderflow_test_fail()");
+    OnEveryNode("DROP TABLE IF EXISTS public.orderflow_test_faults");
+    OnEveryNode("DROP SEQUENCE IF EXISTS public.orderflow_test_attempts");
   }
-  // The next `failures` inserts into orderflow.orders raise `sqlstate`.
+  // The next `failures` inserts into orderflow.orders raise `sqlstate` (on each node).
   static void Fail(int failures, const std::string& sqlstate) {
-    Execute("TRUNCATE public.orderflow_test_faults");
-    Execute("INSERT INTO public.orderflow_test_faults VALUES ($1::int, $2)",
-            {std::to_string(failures), sqlstate});
-    Execute("ALTER SEQUENCE public.orderflow_test_attempts RESTART");
+    OnEveryNode("TRUNCATE public.orderflow_test_faults");
+    OnEveryNode(QueryValue("SELECT format('INSERT INTO public.orderflow_test_faults VALUES (%s, %L)',"
+                           " $1::int, $2::text)",
+                           {std::to_string(failures), sqlstate}));
+    OnEveryNode("ALTER SEQUENCE public.orderflow_test_attempts RESTART");
+  }
+  // Runs a statement on the test database and, on Citus, as a local statement on every node
+  // (run_command_on_all_nodes; a node that refuses reports it in the result, not as an error).
+  static void OnEveryNode(const std::string& sql) {
+    if (!OnCitus()) {
+      Execute(sql);
+      return;
+    }
+    Execute("SELECT run_command_on_all_nodes($1)", {sql});
+  }
+  // Runs a trigger DDL statement on the test database; on Citus with citus.enable_unsafe_triggers
+  // for its transaction, so that the trigger is created on (or dropped from) the shards.
+  static void WithTriggersOnShards(const std::string& sql) {
+    if (!OnCitus()) {
+      Execute(sql);
+      return;
+    }
+    Execute(
+        "DO $do$ BEGIN PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);"
+        " EXECUTE " + QueryValue("SELECT quote_literal($1::text)", {sql}) + "; END $do$");
   }
   ServerProcess server_;
 };
