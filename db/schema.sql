@@ -572,11 +572,19 @@ COMMENT ON TABLE orderflow.event_types IS 'The events orderflow emits, which web
 CREATE TABLE orderflow.faults (
     step text NOT NULL,
     remaining integer NOT NULL,
-    transient boolean NOT NULL,
+    transient boolean,
     injected_at timestamp with time zone NOT NULL,
     order_id text,
+    delay_ms integer DEFAULT 0 NOT NULL,
+    sqlstate text,
+    message text,
+    CONSTRAINT faults_delay_ms_range CHECK (((delay_ms >= 0) AND (delay_ms <= 60000))),
+    CONSTRAINT faults_message_length CHECK (((message IS NULL) OR ((char_length(message) >= 1) AND (char_length(message) <= 500)))),
+    CONSTRAINT faults_message_needs_sqlstate CHECK (((message IS NULL) OR (sqlstate IS NOT NULL))),
+    CONSTRAINT faults_one_kind CHECK ((((transient IS NOT NULL) AND (delay_ms = 0) AND (sqlstate IS NULL)) OR ((transient IS NULL) AND ((delay_ms > 0) OR (sqlstate IS NOT NULL))))),
     CONSTRAINT faults_order_id_check CHECK (((order_id IS NULL) OR ((char_length(order_id) >= 1) AND (char_length(order_id) <= 200)))),
     CONSTRAINT faults_remaining_check CHECK ((remaining >= 0)),
+    CONSTRAINT faults_sqlstate_is_error CHECK (((sqlstate IS NULL) OR ((sqlstate ~ '^[0-9A-Z]{5}$'::text) AND ("left"(sqlstate, 2) <> ALL (ARRAY['00'::text, '01'::text, '02'::text]))))),
     CONSTRAINT faults_step_check CHECK ((step = ANY (ARRAY['charge'::text, 'reserve'::text, 'confirm'::text])))
 );
 
@@ -587,10 +595,34 @@ CREATE TABLE orderflow.faults (
 COMMENT ON TABLE orderflow.faults IS 'Faults injected by inject_fault(): the next `remaining` runs of the step fail, for one order (order_id) or for every order (order_id null). Tests and drills.';
 
 --
+-- Name: COLUMN faults.transient; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.faults.transient IS 'A fail fault: true raises OFT01 (retried), false OFP01 (for good); null: a custom fault (delay_ms, sqlstate).';
+
+--
 -- Name: COLUMN faults.order_id; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
 COMMENT ON COLUMN orderflow.faults.order_id IS 'The one order this fault breaks (it may not exist yet); null: every order.';
+
+--
+-- Name: COLUMN faults.delay_ms; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.faults.delay_ms IS 'A custom fault: the step waits this long first (inside the step: a statement timeout cancels it).';
+
+--
+-- Name: COLUMN faults.sqlstate; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.faults.sqlstate IS 'A custom fault: the SQLSTATE the step then raises (null: the step runs, late).';
+
+--
+-- Name: COLUMN faults.message; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.faults.message IS 'A custom fault: the message raised with sqlstate (null: "injected <sqlstate> fault in <step>").';
 
 --
 -- Name: finished_count_deltas; Type: TABLE; Schema: orderflow; Owner: -
