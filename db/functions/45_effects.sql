@@ -1001,31 +1001,55 @@ $$;
 COMMENT ON FUNCTION orderflow._reopen_effects(text, timestamptz) IS
     'Internal (resume_now): reopens the order''s dead charge and refund, due now, attempts reset.';
 
--- provider_effects: what operators watch: every effect not succeeded, with its phase in words.
+-- _read_provider_effects() → the rows of provider_effects: every payment call not succeeded or
+-- abandoned, with its phase in words (in_flight while its lease runs on the clock read once
+-- here, so a pinned clock counts on Citus too) and its workflow's status. The view selects from
+-- it, as the owner, for the reason given in 47_webhooks.sql above webhook_subscriptions
+-- (operators are not granted effects; on Citus a view reads the shards with its reader's rights).
 DROP VIEW IF EXISTS orderflow.provider_effects;
+CREATE OR REPLACE FUNCTION orderflow._read_provider_effects()
+RETURNS TABLE (id bigint, order_id text, kind text, phase text, idempotency_key text,
+               attempts integer, next_attempt_at timestamptz, lease_owner text, object_id text,
+               object_status text, last_outcome text, last_error text, last_detail text,
+               workflow_status text, created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now timestamptz := orderflow.clock_now();
+BEGIN
+    RETURN QUERY
+    SELECT e.id,
+           e.order_id,
+           e.kind,
+           CASE WHEN e.state <> 'open' THEN e.state
+                WHEN e.leased_until > v_now THEN 'in_flight'
+                WHEN e.phase = 'lookup' THEN 'reconciling'
+                ELSE 'waiting' END,
+           e.idempotency_key,
+           e.attempts,
+           e.next_attempt_at,
+           e.lease_owner,
+           e.object_id,
+           e.object_status,
+           e.last_outcome,
+           e.last_error,
+           e.last_detail,
+           w.status,
+           e.created_at,
+           e.updated_at
+      FROM orderflow.effects e
+      LEFT JOIN orderflow.workflows w ON w.order_id = e.order_id
+     WHERE e.kind <> 'webhook' AND e.state <> 'succeeded' AND e.state <> 'abandoned';
+END
+$$;
+COMMENT ON FUNCTION orderflow._read_provider_effects() IS
+    'Internal (the view provider_effects, as its owner): payment calls not done, with their phase '
+    'in words and their workflow''s status.';
+
+-- provider_effects: what operators watch: every effect not succeeded, with its phase in words.
 CREATE VIEW orderflow.provider_effects AS
-SELECT e.id,
-       e.order_id,
-       e.kind,
-       CASE WHEN e.state <> 'open' THEN e.state
-            WHEN e.leased_until > orderflow.clock_now() THEN 'in_flight'
-            WHEN e.phase = 'lookup' THEN 'reconciling'
-            ELSE 'waiting' END AS phase,
-       e.idempotency_key,
-       e.attempts,
-       e.next_attempt_at,
-       e.lease_owner,
-       e.object_id,
-       e.object_status,
-       e.last_outcome,
-       e.last_error,
-       e.last_detail,
-       w.status AS workflow_status,
-       e.created_at,
-       e.updated_at
-  FROM orderflow.effects e
-  LEFT JOIN orderflow.workflows w ON w.order_id = e.order_id
- WHERE e.kind <> 'webhook' AND e.state <> 'succeeded' AND e.state <> 'abandoned';
+SELECT * FROM orderflow._read_provider_effects();
 COMMENT ON VIEW orderflow.provider_effects IS
     'Provider calls that are not done: in_flight (leased), waiting (retry scheduled), reconciling '
     '(next attempt is a lookup), failed (a refund the provider refused) and dead (an operator acts: '

@@ -255,10 +255,12 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_now timestamptz := orderflow.clock_now();  -- a value: Citus takes no VOLATILE call in an UPDATE
 BEGIN
     PERFORM orderflow._webhook(p_id);
     UPDATE orderflow.webhooks
-       SET enabled = true, disabled_at = NULL, disabled_reason = NULL, updated_at = orderflow.clock_now()
+       SET enabled = true, disabled_at = NULL, disabled_reason = NULL, updated_at = v_now
      WHERE id = p_id AND NOT enabled;
     RETURN FOUND;
 END
@@ -379,62 +381,115 @@ COMMENT ON FUNCTION orderflow._webhook_request(orderflow.effects) IS
     'Internal: a leased delivery''s request: POST with webhook-id, webhook-timestamp and '
     'webhook-signature (Standard Webhooks; both secrets during a rotation).';
 
--- webhook_subscriptions: the subscriptions with their health; never their secrets.
+-- The operators' views over tables they are not granted (webhook_subscriptions and dead_letters
+-- here, ledger in 70_operator.sql, provider_effects in 45_effects.sql) select from a SECURITY
+-- DEFINER function that returns exactly the view's rows: on plain PostgreSQL a view reads its
+-- tables with its owner's rights, but on Citus its query is planned on the coordinator and sent
+-- to the shards with the reader's, so a view alone cannot show a table its reader may not read.
+-- The function runs as the owner on every node alike. The reader is granted EXECUTE on it
+-- (99_grants.sql) and sees nothing through it that the view does not show: never a secret.
+-- A filter on such a view is applied to the function's rows, not pushed into its scan.
+
+-- _read_webhook_subscriptions() → the rows of webhook_subscriptions: each live subscription with
+-- its circuit and its deliveries grouped by provider (pending, dead, the last delivered, the last
+-- error: of the open or dead delivery updated last, the newest of a tie), never a secret.
+-- Grouped scans joined by provider (no subquery per subscription), which Citus runs on the shards
+-- and joins on the coordinator.
 DROP VIEW IF EXISTS orderflow.webhook_subscriptions;
+CREATE OR REPLACE FUNCTION orderflow._read_webhook_subscriptions()
+RETURNS TABLE (id bigint, url text, events text[], enabled boolean, disabled_reason text,
+               circuit text, open_until timestamptz, paused_until timestamptz,
+               rate_per_second numeric, timeout_ms integer, pending bigint, dead bigint,
+               last_delivered_at timestamptz, last_error text, last_error_at timestamptz,
+               old_secret_signs_until timestamptz, created_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH deliveries AS (
+        SELECT e.provider,
+               count(*) FILTER (WHERE e.state = 'open') AS pending,
+               count(*) FILTER (WHERE e.state = 'dead') AS dead,
+               max(e.finished_at) FILTER (WHERE e.state = 'succeeded') AS last_delivered_at
+          FROM orderflow.effects e
+         WHERE e.kind = 'webhook'
+         GROUP BY e.provider),
+    last_errors AS (
+        SELECT DISTINCT ON (e.provider) e.provider, e.last_error, e.updated_at
+          FROM orderflow.effects e
+         WHERE e.kind = 'webhook' AND e.state IN ('open', 'dead') AND e.last_error IS NOT NULL
+         ORDER BY e.provider, e.updated_at DESC, e.id DESC)
+    SELECT w.id,
+           w.url,
+           w.events,
+           w.enabled,
+           w.disabled_reason,
+           c.state,
+           c.open_until,
+           c.paused_until,
+           c.rate_per_second,
+           w.timeout_ms,
+           COALESCE(d.pending, 0),
+           COALESCE(d.dead, 0),
+           d.last_delivered_at,
+           err.last_error,
+           err.updated_at,
+           w.previous_secret_until,
+           w.created_at
+      FROM orderflow.webhooks w
+      LEFT JOIN orderflow.circuits c ON c.provider = 'webhook:' || w.id
+      LEFT JOIN deliveries d ON d.provider = 'webhook:' || w.id
+      LEFT JOIN last_errors err ON err.provider = 'webhook:' || w.id
+     WHERE w.removed_at IS NULL
+$$;
+COMMENT ON FUNCTION orderflow._read_webhook_subscriptions() IS
+    'Internal (the view webhook_subscriptions, as its owner): live subscriptions with their circuit, '
+    'pending and dead deliveries, last delivery and last error; never a secret.';
+
+-- webhook_subscriptions: the subscriptions with their health; never their secrets.
 CREATE VIEW orderflow.webhook_subscriptions AS
-SELECT w.id,
-       w.url,
-       w.events,
-       w.enabled,
-       w.disabled_reason,
-       c.state AS circuit,
-       c.open_until,
-       c.paused_until,
-       c.rate_per_second,
-       w.timeout_ms,
-       (SELECT count(*) FROM orderflow.effects e WHERE e.provider = 'webhook:' || w.id AND e.state = 'open') AS pending,
-       (SELECT count(*) FROM orderflow.effects e WHERE e.provider = 'webhook:' || w.id AND e.state = 'dead') AS dead,
-       last.finished_at AS last_delivered_at,
-       err.last_error,
-       err.updated_at AS last_error_at,
-       w.previous_secret_until AS old_secret_signs_until,
-       w.created_at
-  FROM orderflow.webhooks w
-  LEFT JOIN orderflow.circuits c ON c.provider = 'webhook:' || w.id
-  LEFT JOIN LATERAL (SELECT e.finished_at FROM orderflow.effects e
-                      WHERE e.provider = 'webhook:' || w.id AND e.state = 'succeeded'
-                      ORDER BY e.finished_at DESC LIMIT 1) last ON true
-  LEFT JOIN LATERAL (SELECT e.last_error, e.updated_at FROM orderflow.effects e
-                      WHERE e.provider = 'webhook:' || w.id AND e.state IN ('open', 'dead')
-                        AND e.last_error IS NOT NULL
-                      ORDER BY e.updated_at DESC LIMIT 1) err ON true
- WHERE w.removed_at IS NULL;
+SELECT * FROM orderflow._read_webhook_subscriptions();
 COMMENT ON VIEW orderflow.webhook_subscriptions IS
     'Webhook subscriptions and their health: enabled, circuit, pending and dead deliveries, last '
     'delivery, last error. Secrets are never shown.';
 
+-- _read_dead_letters() → the rows of dead_letters: every dead effect with its event's type (the
+-- outbox row of the same order: joined on the order id too, so it stays on one shard).
+DROP VIEW IF EXISTS orderflow.dead_letters;
+CREATE OR REPLACE FUNCTION orderflow._read_dead_letters()
+RETURNS TABLE (id bigint, kind text, provider text, order_id text, event_id text, event_type text,
+               webhook_id bigint, url text, idempotency_key text, attempts integer,
+               last_outcome text, last_error text, last_detail text,
+               first_attempt_due_at timestamptz, died_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.id,
+           e.kind,
+           e.provider,
+           e.order_id,
+           CASE WHEN e.kind = 'webhook' THEN 'evt_' || e.event_id END,
+           o.event_type,
+           e.webhook_id,
+           CASE WHEN e.kind = 'webhook' THEN e.path END,
+           e.idempotency_key,
+           e.attempts,
+           e.last_outcome,
+           e.last_error,
+           e.last_detail,
+           e.created_at,
+           e.finished_at
+      FROM orderflow.effects e
+      LEFT JOIN orderflow.outbox o ON o.order_id = e.order_id AND o.id = e.event_id
+     WHERE e.state = 'dead'
+$$;
+COMMENT ON FUNCTION orderflow._read_dead_letters() IS
+    'Internal (the view dead_letters, as its owner): dead webhook deliveries and dead payment calls '
+    'with their event''s type and last error.';
+
 -- dead_letters: every call that stopped for good and waits for an operator: dead webhook
 -- deliveries and dead payment calls, with their last error. redrive() puts them back.
-DROP VIEW IF EXISTS orderflow.dead_letters;
 CREATE VIEW orderflow.dead_letters AS
-SELECT e.id,
-       e.kind,
-       e.provider,
-       e.order_id,
-       CASE WHEN e.kind = 'webhook' THEN 'evt_' || e.event_id END AS event_id,
-       o.event_type,
-       e.webhook_id,
-       CASE WHEN e.kind = 'webhook' THEN e.path END AS url,
-       e.idempotency_key,
-       e.attempts,
-       e.last_outcome,
-       e.last_error,
-       e.last_detail,
-       e.created_at AS first_attempt_due_at,
-       e.finished_at AS died_at
-  FROM orderflow.effects e
-  LEFT JOIN orderflow.outbox o ON o.id = e.event_id
- WHERE e.state = 'dead';
+SELECT * FROM orderflow._read_dead_letters();
 COMMENT ON VIEW orderflow.dead_letters IS
     'Dead webhook deliveries and dead payment calls with their last error; redrive() puts them back.';
 

@@ -213,16 +213,38 @@ COMMENT ON FUNCTION orderflow.prune(interval) IS
 
 -- Views an operator reads.
 
-CREATE OR REPLACE VIEW orderflow.ledger AS
-SELECT p.order_id,
-       p.kind,
-       p.amount,
-       CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END AS signed_amount,
-       sum(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END)
-           OVER (PARTITION BY p.order_id) AS order_balance,
-       p.idempotency_key,
-       p.created_at
-  FROM orderflow.payments p;
+-- _read_ledger() → the rows of ledger: every charge and refund with its sign and its order's
+-- balance. The view selects from it, as the owner, for the reason given in 47_webhooks.sql above
+-- webhook_subscriptions (operators are not granted payments; on Citus a view reads the shards
+-- with its reader's rights). The window is per order, so on Citus it runs on the shards.
+DROP VIEW IF EXISTS orderflow.ledger;
+CREATE OR REPLACE FUNCTION orderflow._read_ledger()
+RETURNS TABLE (order_id text, kind text, amount numeric, signed_amount numeric,
+               order_balance numeric, idempotency_key text, created_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.order_id,
+           p.kind,
+           p.amount,
+           CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END,
+           sum(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END) OVER (PARTITION BY p.order_id),
+           p.idempotency_key,
+           p.created_at
+      FROM orderflow.payments p
+$$;
+COMMENT ON FUNCTION orderflow._read_ledger() IS
+    'Internal (the view ledger, as its owner): every charge and refund, signed, with its order''s balance.';
+
+CREATE VIEW orderflow.ledger AS
+SELECT l.order_id,
+       l.kind,
+       l.amount::numeric(12,2) AS amount,  -- the column's type, as payments has it
+       l.signed_amount,
+       l.order_balance,
+       l.idempotency_key,
+       l.created_at
+  FROM orderflow._read_ledger() l;
 COMMENT ON VIEW orderflow.ledger IS
     'Every charge and refund, with its sign and the balance of its order (0 once refunded).';
 

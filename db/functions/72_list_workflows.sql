@@ -85,6 +85,7 @@ DECLARE
     v_after_at timestamptz;
     v_after_id text;
     v_statuses text[];
+    v_upto     text[];
     v_where    text := '';
     v_sql      text;
     v_ids      text[];
@@ -134,12 +135,14 @@ BEGIN
         v_where := v_where || ' AND (w.created_at, w.order_id) < ($4, $5)';
     END IF;
     IF p_step IS NOT NULL THEN
+        -- Waiting on p_step: it is the first step not completed, that is, of the steps up to it
+        -- ($8), the completed ones are all but p_step. One probe of the order's own steps, and
+        -- no set-returning function beside it (Citus plans a correlated subquery only without).
+        v_upto := (orderflow._steps())[1:array_position(orderflow._steps(), p_step)];
         v_where := v_where || ' AND w.finished_at IS NULL AND (
-            SELECT st.step FROM unnest(orderflow._steps()) WITH ORDINALITY AS st (step, n)
-             WHERE NOT EXISTS (SELECT 1 FROM orderflow.workflow_steps s
-                                WHERE s.order_id = w.order_id AND s.step = st.step
-                                  AND s.completed_at IS NOT NULL)
-             ORDER BY st.n LIMIT 1) = $6';
+            SELECT count(*) = cardinality($8) - 1 AND count(*) FILTER (WHERE s.step = $6) = 0
+              FROM orderflow.workflow_steps s
+             WHERE s.order_id = w.order_id AND s.step = ANY ($8) AND s.completed_at IS NOT NULL)';
     END IF;
     SELECT string_agg(format(
                '(SELECT w.created_at, w.order_id FROM orderflow.workflows w WHERE w.status = %L%s '
@@ -149,7 +152,7 @@ BEGIN
     EXECUTE 'SELECT array_agg(u.order_id ORDER BY u.created_at DESC, u.order_id DESC) FROM ('
             'SELECT * FROM (' || v_sql || ') b ORDER BY b.created_at DESC, b.order_id DESC LIMIT $7 + 1) u'
        INTO v_ids
-      USING p_from, p_to, p_prefix, v_after_at, v_after_id, p_step, p_limit;
+      USING p_from, p_to, p_prefix, v_after_at, v_after_id, p_step, p_limit, v_upto;
 
     SELECT jsonb_agg(jsonb_build_object(
                'orderId', w.order_id,

@@ -57,6 +57,8 @@ COMMENT ON FUNCTION orderflow.console_overview() IS
     'of attempts, retries and failures per step.';
 
 -- console_order(order_id) → jsonb: the order page: {state, history, ledger, calls}. OF404 unknown.
+-- One statement per part: on Citus a statement that reads the order's shard runs whole on its
+-- worker, where get_workflow and order_history (queries of their own) could not run inside it.
 CREATE OR REPLACE FUNCTION orderflow.console_order(p_order_id text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -64,27 +66,33 @@ SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
 SET jit = off
 AS $$
+DECLARE
+    v_state   jsonb := orderflow.get_workflow(p_order_id);  -- OF404 first, as before any other part
+    v_history jsonb := orderflow.order_history(p_order_id);
+    v_ledger  jsonb;
+    v_calls   jsonb;
 BEGIN
-    RETURN jsonb_build_object(
-        'state', orderflow.get_workflow(p_order_id),
-        'history', orderflow.order_history(p_order_id),
-        'ledger', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                                'run', p.run, 'kind', p.kind, 'amount', trim_scale(p.amount),
-                                'signedAmount', trim_scale(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END),
-                                'balance', trim_scale(p.balance),
-                                'idempotencyKey', p.idempotency_key, 'createdAt', orderflow._iso(p.created_at))
-                              ORDER BY p.id)
-                              FROM (SELECT x.*, sum(CASE x.kind WHEN 'charge' THEN x.amount ELSE -x.amount END)
-                                                    OVER (ORDER BY x.id) AS balance
-                                      FROM orderflow.payments x WHERE x.order_id = p_order_id) p), '[]'),
-        'calls', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                               'id', e.id, 'run', e.run, 'kind', e.kind, 'provider', e.provider,
-                               'state', e.state, 'phase', e.phase, 'idempotencyKey', e.idempotency_key,
-                               'attempts', e.attempts, 'objectId', e.object_id, 'lastOutcome', e.last_outcome,
-                               'lastHttpStatus', e.last_http_status,
-                               'lastError', e.last_error, 'nextAttemptAt', orderflow._iso(e.next_attempt_at),
-                               'updatedAt', orderflow._iso(e.updated_at)) ORDER BY e.id)
-                             FROM orderflow.effects e WHERE e.order_id = p_order_id), '[]'));
+    SELECT jsonb_agg(jsonb_build_object(
+               'run', p.run, 'kind', p.kind, 'amount', trim_scale(p.amount),
+               'signedAmount', trim_scale(CASE p.kind WHEN 'charge' THEN p.amount ELSE -p.amount END),
+               'balance', trim_scale(p.balance),
+               'idempotencyKey', p.idempotency_key, 'createdAt', orderflow._iso(p.created_at))
+             ORDER BY p.id)
+      INTO v_ledger
+      FROM (SELECT x.*, sum(CASE x.kind WHEN 'charge' THEN x.amount ELSE -x.amount END)
+                            OVER (ORDER BY x.id) AS balance
+              FROM orderflow.payments x WHERE x.order_id = p_order_id) p;
+    SELECT jsonb_agg(jsonb_build_object(
+               'id', e.id, 'run', e.run, 'kind', e.kind, 'provider', e.provider,
+               'state', e.state, 'phase', e.phase, 'idempotencyKey', e.idempotency_key,
+               'attempts', e.attempts, 'objectId', e.object_id, 'lastOutcome', e.last_outcome,
+               'lastHttpStatus', e.last_http_status,
+               'lastError', e.last_error, 'nextAttemptAt', orderflow._iso(e.next_attempt_at),
+               'updatedAt', orderflow._iso(e.updated_at)) ORDER BY e.id)
+      INTO v_calls
+      FROM orderflow.effects e WHERE e.order_id = p_order_id;
+    RETURN jsonb_build_object('state', v_state, 'history', v_history,
+                              'ledger', COALESCE(v_ledger, '[]'), 'calls', COALESCE(v_calls, '[]'));
 END
 $$;
 COMMENT ON FUNCTION orderflow.console_order(text) IS

@@ -41,9 +41,15 @@ TO orderflow_api;
 --   granted, they read: get_workflow, get_order, list_workflows, workflow_counts,
 --     provider_health, read_events (the same answers the front and /metrics give);
 --   granted, because the views call them and a view's functions run with the reader's rights:
---     clock_now and _may_pin (stuck_workflows, provider_effects; the pin stays the owner's:
---     _may_pin asks about the session's login) and _steps (step_stats, stuck_workflows), each
---     read-only;
+--     clock_now and _may_pin (stuck_workflows; the pin stays the owner's: _may_pin asks about
+--     the session's login) and _steps (step_stats, stuck_workflows), each read-only; and the
+--     SECURITY DEFINER functions that ledger, provider_effects, webhook_subscriptions and
+--     dead_letters select from (_read_ledger, _read_provider_effects,
+--     _read_webhook_subscriptions, _read_dead_letters), each returning exactly its view's rows:
+--     those views read tables the operator is not granted, and on Citus a view reads the shards
+--     with its reader's rights, not its owner's (47_webhooks.sql), where a function runs as its
+--     owner on every node. Column grants on those tables would do on both too, but would let an
+--     operator read them beyond what the views show;
 --   not granted, the client's requests: process_order, process_order_request,
 --     process_order_http, create_order_idempotent, cancel_order_request, cancel_order_http
 --     (an operator cancels with cancel_order);
@@ -88,12 +94,17 @@ GRANT EXECUTE ON FUNCTION
     orderflow.console_redrive(bigint, text),
     orderflow.clock_now(),
     orderflow._may_pin(),
-    orderflow._steps()
+    orderflow._steps(),
+    orderflow._read_ledger(),
+    orderflow._read_provider_effects(),
+    orderflow._read_webhook_subscriptions(),
+    orderflow._read_dead_letters()
 TO orderflow_operator;
 -- Reading: the operator views, and the tables that are state or rules an operator looks at.
 -- Not orderflow.webhooks (its secret and previous_secret columns: webhook_subscriptions shows
 -- the rest), nor idempotency_keys (clients' keys and stored answers: get_order), payments (the
--- ledger view), effects (provider_effects, dead_letters), outbox (read_events), and not the
+-- ledger view), effects (provider_effects, dead_letters), outbox (read_events), each read only
+-- through its views' functions above, and not the
 -- internal counters and stripes (finished_counts, finished_count_deltas, circuit_calls,
 -- rate_buckets: workflow_counts and provider_health read them). No table is writable: every
 -- change goes through a function (retry_policies and effect_policies are tuned by the owner).

@@ -78,7 +78,8 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'orderflow_operator'
 SELECT is((SELECT array_agg(replace(p.oid::regprocedure::text, 'orderflow.', '') ORDER BY p.oid::regprocedure::text COLLATE "C")
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_operator', p.oid, 'EXECUTE')),
-          ARRAY['_may_pin()', '_steps()', 'add_webhook(text,text[],boolean)',
+          ARRAY['_may_pin()', '_read_dead_letters()', '_read_ledger()', '_read_provider_effects()',
+                '_read_webhook_subscriptions()', '_steps()', 'add_webhook(text,text[],boolean)',
                 'cancel_order(text,text)', 'clock_now()', 'console_action(text,text,text,text)',
                 'console_order(text)', 'console_overview()', 'console_redrive(bigint,text)',
                 'enable_webhook(bigint)', 'get_order(text)', 'get_workflow(text)',
@@ -92,7 +93,8 @@ SELECT is((SELECT array_agg(replace(p.oid::regprocedure::text, 'orderflow.', '')
                 'retry_workflow(text)', 'rotate_webhook_secret(bigint)',
                 'set_provider(text,text,jsonb)', 'set_stock(text,integer)',
                 'set_webhook(bigint,jsonb)', 'step_health()', 'step_report(interval)', 'workflow_counts()'],
-          'orderflow_operator may execute exactly the operator functions and the views'' read-only helpers');
+          'orderflow_operator may execute exactly the operator functions and the views'' read-only helpers '
+          '(the _read_ functions: the rows of the views over tables it is not granted)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname COLLATE "C") FROM pg_proc p
              JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'orderflow' AND has_function_privilege('orderflow_operator', p.oid, 'EXECUTE')
