@@ -157,8 +157,9 @@ BEGIN
         INSERT INTO orderflow.history (order_id, at, kind, step, outcome, attempt, duration_ms, actor)
         SELECT p_wf.order_id, p_now, 'step', s.step, 'succeeded', s.attempts, c.ms, v_actor
           FROM orderflow.workflow_steps s
-          JOIN unnest(p_steps, p_ms) AS c (step, ms) ON c.step = s.step
-         WHERE s.order_id = p_wf.order_id;
+          JOIN unnest(p_steps, p_ms) WITH ORDINALITY AS c (step, ms, n) ON c.step = s.step
+         WHERE s.order_id = p_wf.order_id
+         ORDER BY c.n;  -- their ids in the order the steps ran, whatever join the planner picks
     END IF;
 END
 $$;

@@ -31,9 +31,17 @@ BEGIN
      WHERE order_id = p_wf.order_id AND run = p_wf.run AND released_at IS NULL
     RETURNING * INTO v_reservation;
     IF FOUND AND v_reservation.tracked THEN
+        -- An overflow is refused by the WHERE, under the row lock, and raised here: on Citus a
+        -- statement failing on a reference table's placements leaves the caller's subtransaction
+        -- unable to roll back (resume_due suspends this workflow and goes on with its batch).
         UPDATE orderflow.inventory
            SET on_hand = on_hand + v_reservation.quantity, updated_at = p_now
-         WHERE item = v_reservation.item;
+         WHERE item = v_reservation.item AND on_hand <= 2147483647 - v_reservation.quantity;
+        IF NOT FOUND AND EXISTS (SELECT 1 FROM orderflow.inventory i WHERE i.item = v_reservation.item) THEN
+            RAISE EXCEPTION 'integer out of range'
+                  USING ERRCODE = 'numeric_value_out_of_range',
+                        DETAIL = format('releasing %s of %s would overflow its stock', v_reservation.quantity, v_reservation.item);
+        END IF;
     END IF;
 END
 $$;
