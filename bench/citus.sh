@@ -4,7 +4,9 @@
 # /tmp: wrk (bench/wrk.lua) for new workflows, replays of a completed workflow and reads of its
 # state, then a markdown table of req/s per scenario and backend. On Citus it also reads every
 # node's counters (bench/citus_counters.sql) around an idle window and around the new-workflow
-# run: where the statements ran, how many were multi-shard, how many two-phase commits.
+# run: where the statements ran, how many were multi-shard, how many two-phase commits. Last,
+# new workflows of one tracked item (stock set high enough never to run out), the one row every
+# such order writes: on Citus a reference-table row, written on every node.
 # A benchmark: it fails only when something does not run, never because a number is low.
 #
 # Knobs: BENCH_DURATION (10 s per run), BENCH_CONCURRENCY (16); HTTP_THREADS, DB_POOL_SIZE,
@@ -96,19 +98,35 @@ start_server() {  # start_server <owner url> <api url> <log>
 run_number=$((1000000 + RANDOM * 200 + RANDOM % 200))
 declare -A rps
 wrk_num() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" <<<"$json"; }  # a number from wrk's summary
-run_wrk() {  # run_wrk <backend> <scenario>: wrk's summary into rps[backend,scenario]
-  local out=$work/wrk.out json
+run_wrk() {  # run_wrk <backend> <scenario> [key]: wrk's summary into rps[backend,key or scenario]
+  local out=$work/wrk.out json key=${3:-$2}
   run_number=$((run_number + 1))
-  BENCH_SCENARIO=$2 BENCH_RUN=$run_number BENCH_WF_HEAD=$wf_head BENCH_WF_TAIL=$wf_tail \
+  BENCH_SCENARIO=$2 BENCH_RUN=$run_number BENCH_WF_HEAD=$wf_head BENCH_WF_TAIL=${tail_override:-$wf_tail} \
     BENCH_COMPLETED_ID=$completed_id BENCH_COMPLETED_BODY=$completed_body \
     run_child wrk -t $((c < 2 ? c : 2)) -c "$c" -d "${duration}s" -s bench/wrk.lua \
     "http://127.0.0.1:$http_port" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
   json=$(sed -n 's/^BENCH_WRK //p' "$out")
   [ -n "$json" ] || { cat "$out" >&2; die "wrk printed no summary"; }
-  rps[$1,$2]=$(awk -v n="$(wrk_num requests)" -v us="$(wrk_num duration_us)" -v p99="$(wrk_num p99_ms)" \
+  rps[$1,$key]=$(awk -v n="$(wrk_num requests)" -v us="$(wrk_num duration_us)" -v p99="$(wrk_num p99_ms)" \
     -v bad=$(($(wrk_num unexpected) + $(wrk_num connect) + $(wrk_num read) + $(wrk_num write) + $(wrk_num timeout))) \
     'BEGIN { printf "%.0f (p99 %.1f ms)%s", n * 1e6 / us, p99, bad ? sprintf(", %d bad", bad) : "" }')
-  say "$1 $2: ${rps[$1,$2]}"
+  say "$1 $key: ${rps[$1,$key]}"
+}
+
+# New workflows of one tracked item; on Citus the two-phase commits they caused, per workflow.
+tracked_new_workflows() {  # tracked_new_workflows <backend> <owner url>
+  local before after wf
+  q "$2" -c "SELECT orderflow.set_stock('bench-tracked', 2000000000)" >/dev/null
+  settle
+  [ "$1" = citus ] && before=$(snap)
+  tail_override='","amount":12.5,"item":"bench-tracked"}' run_wrk "$1" process-new process-new-tracked
+  [ "$1" = citus ] || return 0
+  sleep 2
+  after=$(snap)
+  wf=$(q "$2" -c "SELECT count(*) FROM orderflow.reservations WHERE item = 'bench-tracked'")
+  paste -d' ' <(echo "$before") <(echo "$after") | awk -v wf="$wf" '
+    { p += $13 - $6 } END { if (wf > 0) printf "\nTracked item: %d new workflows, %.2f two-phase commits prepared per workflow (all nodes).\n", wf, p / wf }' \
+    >>"$work/counters.md"
 }
 
 snap() { local n; for n in 0 1 2; do echo "node$n $(q "${nodes[$n]}" -F' ' -f bench/citus_counters.sql)"; done; }
@@ -166,6 +184,7 @@ bench_backend() {  # bench_backend <backend> <owner url> <api url> <postgres log
     settle
     run_wrk "$backend" "$s"
   done
+  tracked_new_workflows "$backend" "$owner"
   stop_server
   report_errors "$backend" "$work/$backend-server.log" "$@"
 }
@@ -193,7 +212,7 @@ bench_backend citus "${nodes[0]}" "$(scripts/pg.sh api-url "$work/citus/node0" "
 echo
 echo "| scenario (c=$c, ${duration} s) | PostgreSQL req/s | Citus req/s |"
 echo "|---|---:|---:|"
-for s in $scenarios; do echo "| $s | ${rps[postgres,$s]} | ${rps[citus,$s]} |"; done
+for s in $scenarios process-new-tracked; do echo "| $s | ${rps[postgres,$s]} | ${rps[citus,$s]} |"; done
 echo
 echo "Load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) cores)."
 cat "$work/counters.md"

@@ -431,68 +431,26 @@ CREATE TABLE orderflow.currencies (
 COMMENT ON TABLE orderflow.currencies IS 'Currencies the provider may be asked for, and the digits of their minor unit (usd 2, jpy 0).';
 
 --
--- Name: outbox; Type: TABLE; Schema: orderflow; Owner: -
---
-
-CREATE TABLE orderflow.outbox (
-    id bigint NOT NULL,
-    event_key text NOT NULL,
-    order_id text NOT NULL,
-    event_type text NOT NULL,
-    payload jsonb NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    published_at timestamp with time zone,
-    published_seq bigint,
-    CONSTRAINT outbox_published_numbered CHECK (((published_at IS NULL) = (published_seq IS NULL)))
-);
-
---
--- Name: TABLE outbox; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON TABLE orderflow.outbox IS 'Events for consumers outside the database (also sent with NOTIFY orderflow_events); event_key <orderId>:<step> lets consumers deduplicate.';
-
---
--- Name: COLUMN outbox.published_at; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON COLUMN orderflow.outbox.published_at IS 'When publish_outbox() sent the NOTIFY for this event; null until then.';
-
---
--- Name: COLUMN outbox.published_seq; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON COLUMN orderflow.outbox.published_seq IS 'The event''s place in the published stream: read_events pages by it. publish_outbox draws it from outbox_published_seq while it holds the relay''s lock, so numbers commit in order.';
-
---
 -- Name: dead_letters; Type: VIEW; Schema: orderflow; Owner: -
 --
 
 CREATE VIEW orderflow.dead_letters AS
- SELECT e.id,
-    e.kind,
-    e.provider,
-    e.order_id,
-        CASE
-            WHEN (e.kind = 'webhook'::text) THEN ('evt_'::text || e.event_id)
-            ELSE NULL::text
-        END AS event_id,
-    o.event_type,
-    e.webhook_id,
-        CASE
-            WHEN (e.kind = 'webhook'::text) THEN e.path
-            ELSE NULL::text
-        END AS url,
-    e.idempotency_key,
-    e.attempts,
-    e.last_outcome,
-    e.last_error,
-    e.last_detail,
-    e.created_at AS first_attempt_due_at,
-    e.finished_at AS died_at
-   FROM (orderflow.effects e
-     LEFT JOIN orderflow.outbox o ON ((o.id = e.event_id)))
-  WHERE (e.state = 'dead'::text);
+ SELECT _read_dead_letters.id,
+    _read_dead_letters.kind,
+    _read_dead_letters.provider,
+    _read_dead_letters.order_id,
+    _read_dead_letters.event_id,
+    _read_dead_letters.event_type,
+    _read_dead_letters.webhook_id,
+    _read_dead_letters.url,
+    _read_dead_letters.idempotency_key,
+    _read_dead_letters.attempts,
+    _read_dead_letters.last_outcome,
+    _read_dead_letters.last_error,
+    _read_dead_letters.last_detail,
+    _read_dead_letters.first_attempt_due_at,
+    _read_dead_letters.died_at
+   FROM orderflow._read_dead_letters() _read_dead_letters(id, kind, provider, order_id, event_id, event_type, webhook_id, url, idempotency_key, attempts, last_outcome, last_error, last_detail, first_attempt_due_at, died_at);
 
 --
 -- Name: VIEW dead_letters; Type: COMMENT; Schema: orderflow; Owner: -
@@ -754,59 +712,58 @@ CREATE TABLE orderflow.inventory (
 COMMENT ON TABLE orderflow.inventory IS 'Stock of tracked items; items without a row are untracked.';
 
 --
--- Name: payments; Type: TABLE; Schema: orderflow; Owner: -
---
-
-CREATE TABLE orderflow.payments (
-    id bigint NOT NULL,
-    order_id text NOT NULL,
-    kind text NOT NULL,
-    amount numeric(12,2) NOT NULL,
-    idempotency_key text NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    run integer DEFAULT 1 NOT NULL,
-    CONSTRAINT payments_amount_check CHECK ((amount > (0)::numeric)),
-    CONSTRAINT payments_key_is_order_run_kind CHECK ((idempotency_key = (((order_id ||
-CASE
-    WHEN (run = 1) THEN ''::text
-    ELSE (':run'::text || run)
-END) || ':'::text) || kind))),
-    CONSTRAINT payments_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
-    CONSTRAINT payments_run_positive CHECK ((run >= 1))
-);
-
---
--- Name: TABLE payments; Type: COMMENT; Schema: orderflow; Owner: -
---
-
-COMMENT ON TABLE orderflow.payments IS 'Ledger of charges and refunds, keyed <orderId>:charge / <orderId>:refund (unique). Never pruned.';
-
---
 -- Name: ledger; Type: VIEW; Schema: orderflow; Owner: -
 --
 
 CREATE VIEW orderflow.ledger AS
- SELECT p.order_id,
-    p.kind,
-    p.amount,
-        CASE p.kind
-            WHEN 'charge'::text THEN p.amount
-            ELSE (- p.amount)
-        END AS signed_amount,
-    sum(
-        CASE p.kind
-            WHEN 'charge'::text THEN p.amount
-            ELSE (- p.amount)
-        END) OVER (PARTITION BY p.order_id) AS order_balance,
-    p.idempotency_key,
-    p.created_at
-   FROM orderflow.payments p;
+ SELECT l.order_id,
+    l.kind,
+    (l.amount)::numeric(12,2) AS amount,
+    l.signed_amount,
+    l.order_balance,
+    l.idempotency_key,
+    l.created_at
+   FROM orderflow._read_ledger() l(order_id, kind, amount, signed_amount, order_balance, idempotency_key, created_at);
 
 --
 -- Name: VIEW ledger; Type: COMMENT; Schema: orderflow; Owner: -
 --
 
 COMMENT ON VIEW orderflow.ledger IS 'Every charge and refund, with its sign and the balance of its order (0 once refunded).';
+
+--
+-- Name: outbox; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.outbox (
+    id bigint NOT NULL,
+    event_key text NOT NULL,
+    order_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    published_at timestamp with time zone,
+    published_seq bigint,
+    CONSTRAINT outbox_published_numbered CHECK (((published_at IS NULL) = (published_seq IS NULL)))
+);
+
+--
+-- Name: TABLE outbox; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.outbox IS 'Events for consumers outside the database (also sent with NOTIFY orderflow_events); event_key <orderId>:<step> lets consumers deduplicate.';
+
+--
+-- Name: COLUMN outbox.published_at; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.outbox.published_at IS 'When publish_outbox() sent the NOTIFY for this event; null until then.';
+
+--
+-- Name: COLUMN outbox.published_seq; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON COLUMN orderflow.outbox.published_seq IS 'The event''s place in the published stream: read_events pages by it. publish_outbox draws it from outbox_published_seq while it holds the relay''s lock, so numbers commit in order.';
 
 --
 -- Name: outbox_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
@@ -839,6 +796,34 @@ CREATE SEQUENCE orderflow.outbox_published_seq
 COMMENT ON SEQUENCE orderflow.outbox_published_seq IS 'Publication numbers of events (outbox.published_seq), drawn only by publish_outbox.';
 
 --
+-- Name: payments; Type: TABLE; Schema: orderflow; Owner: -
+--
+
+CREATE TABLE orderflow.payments (
+    id bigint NOT NULL,
+    order_id text NOT NULL,
+    kind text NOT NULL,
+    amount numeric(12,2) NOT NULL,
+    idempotency_key text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    run integer DEFAULT 1 NOT NULL,
+    CONSTRAINT payments_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payments_key_is_order_run_kind CHECK ((idempotency_key = (((order_id ||
+CASE
+    WHEN (run = 1) THEN ''::text
+    ELSE (':run'::text || run)
+END) || ':'::text) || kind))),
+    CONSTRAINT payments_kind_check CHECK ((kind = ANY (ARRAY['charge'::text, 'refund'::text]))),
+    CONSTRAINT payments_run_positive CHECK ((run >= 1))
+);
+
+--
+-- Name: TABLE payments; Type: COMMENT; Schema: orderflow; Owner: -
+--
+
+COMMENT ON TABLE orderflow.payments IS 'Ledger of charges and refunds, keyed <orderId>:charge / <orderId>:refund (unique). Never pruned.';
+
+--
 -- Name: payments_id_seq; Type: SEQUENCE; Schema: orderflow; Owner: -
 --
 
@@ -856,30 +841,23 @@ ALTER TABLE orderflow.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
 --
 
 CREATE VIEW orderflow.provider_effects AS
- SELECT e.id,
-    e.order_id,
-    e.kind,
-        CASE
-            WHEN (e.state <> 'open'::text) THEN e.state
-            WHEN (e.leased_until > orderflow.clock_now()) THEN 'in_flight'::text
-            WHEN (e.phase = 'lookup'::text) THEN 'reconciling'::text
-            ELSE 'waiting'::text
-        END AS phase,
-    e.idempotency_key,
-    e.attempts,
-    e.next_attempt_at,
-    e.lease_owner,
-    e.object_id,
-    e.object_status,
-    e.last_outcome,
-    e.last_error,
-    e.last_detail,
-    w.status AS workflow_status,
-    e.created_at,
-    e.updated_at
-   FROM (orderflow.effects e
-     LEFT JOIN orderflow.workflows w ON ((w.order_id = e.order_id)))
-  WHERE ((e.kind <> 'webhook'::text) AND (e.state <> 'succeeded'::text) AND (e.state <> 'abandoned'::text));
+ SELECT _read_provider_effects.id,
+    _read_provider_effects.order_id,
+    _read_provider_effects.kind,
+    _read_provider_effects.phase,
+    _read_provider_effects.idempotency_key,
+    _read_provider_effects.attempts,
+    _read_provider_effects.next_attempt_at,
+    _read_provider_effects.lease_owner,
+    _read_provider_effects.object_id,
+    _read_provider_effects.object_status,
+    _read_provider_effects.last_outcome,
+    _read_provider_effects.last_error,
+    _read_provider_effects.last_detail,
+    _read_provider_effects.workflow_status,
+    _read_provider_effects.created_at,
+    _read_provider_effects.updated_at
+   FROM orderflow._read_provider_effects() _read_provider_effects(id, order_id, kind, phase, idempotency_key, attempts, next_attempt_at, lease_owner, object_id, object_status, last_outcome, last_error, last_detail, workflow_status, created_at, updated_at);
 
 --
 -- Name: VIEW provider_effects; Type: COMMENT; Schema: orderflow; Owner: -
@@ -1106,41 +1084,24 @@ COMMENT ON VIEW orderflow.stuck_workflows IS 'Unfinished workflows that are susp
 --
 
 CREATE VIEW orderflow.webhook_subscriptions AS
- SELECT w.id,
-    w.url,
-    w.events,
-    w.enabled,
-    w.disabled_reason,
-    c.state AS circuit,
-    c.open_until,
-    c.paused_until,
-    c.rate_per_second,
-    w.timeout_ms,
-    ( SELECT count(*) AS count
-           FROM orderflow.effects e
-          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'open'::text))) AS pending,
-    ( SELECT count(*) AS count
-           FROM orderflow.effects e
-          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'dead'::text))) AS dead,
-    last.finished_at AS last_delivered_at,
-    err.last_error,
-    err.updated_at AS last_error_at,
-    w.previous_secret_until AS old_secret_signs_until,
-    w.created_at
-   FROM (((orderflow.webhooks w
-     LEFT JOIN orderflow.circuits c ON ((c.provider = ('webhook:'::text || w.id))))
-     LEFT JOIN LATERAL ( SELECT e.finished_at
-           FROM orderflow.effects e
-          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = 'succeeded'::text))
-          ORDER BY e.finished_at DESC
-         LIMIT 1) last ON (true))
-     LEFT JOIN LATERAL ( SELECT e.last_error,
-            e.updated_at
-           FROM orderflow.effects e
-          WHERE ((e.provider = ('webhook:'::text || w.id)) AND (e.state = ANY (ARRAY['open'::text, 'dead'::text])) AND (e.last_error IS NOT NULL))
-          ORDER BY e.updated_at DESC
-         LIMIT 1) err ON (true))
-  WHERE (w.removed_at IS NULL);
+ SELECT _read_webhook_subscriptions.id,
+    _read_webhook_subscriptions.url,
+    _read_webhook_subscriptions.events,
+    _read_webhook_subscriptions.enabled,
+    _read_webhook_subscriptions.disabled_reason,
+    _read_webhook_subscriptions.circuit,
+    _read_webhook_subscriptions.open_until,
+    _read_webhook_subscriptions.paused_until,
+    _read_webhook_subscriptions.rate_per_second,
+    _read_webhook_subscriptions.timeout_ms,
+    _read_webhook_subscriptions.pending,
+    _read_webhook_subscriptions.dead,
+    _read_webhook_subscriptions.last_delivered_at,
+    _read_webhook_subscriptions.last_error,
+    _read_webhook_subscriptions.last_error_at,
+    _read_webhook_subscriptions.old_secret_signs_until,
+    _read_webhook_subscriptions.created_at
+   FROM orderflow._read_webhook_subscriptions() _read_webhook_subscriptions(id, url, events, enabled, disabled_reason, circuit, open_until, paused_until, rate_per_second, timeout_ms, pending, dead, last_delivered_at, last_error, last_error_at, old_secret_signs_until, created_at);
 
 --
 -- Name: VIEW webhook_subscriptions; Type: COMMENT; Schema: orderflow; Owner: -
